@@ -1,0 +1,154 @@
+//! The daemon's side of the admin channel: a Unix socket (mode 0600) that
+//! accepts one JSON request line per connection from root or the daemon's
+//! own user, runs it on the blocking pool and answers one JSON line.
+
+use std::io;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+
+use super::{execute, FailKind, Reply, Request};
+use crate::store::Store;
+
+/// Longest request line accepted (requests are a few dozen bytes).
+const MAX_LINE: u64 = 4096;
+/// Time a client has to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The bound admin socket; the file is removed when this is dropped.
+pub struct AdminSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    /// The daemon's effective uid; root and this uid may send requests.
+    owner: u32,
+}
+
+/// Binds `path`. A stale socket file (nobody answering) is replaced; a live
+/// one means another daemon uses it, which is refused.
+pub fn bind(path: &Path) -> io::Result<AdminSocket> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another daemon answers on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    // The socket file was just made by this process: its owner is our uid.
+    let owner = std::fs::metadata(path)?.uid();
+    Ok(AdminSocket {
+        listener,
+        path: path.into(),
+        owner,
+    })
+}
+
+impl AdminSocket {
+    /// Serves requests until the returned future is dropped.
+    pub async fn serve(&self, store: Store) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    let store = store.clone();
+                    let owner = self.owner;
+                    tokio::spawn(async move {
+                        if let Err(err) = connection(stream, store, owner).await {
+                            log::warn!("admin connection failed: {err}");
+                        }
+                    });
+                }
+                Err(err) => {
+                    log::warn!("admin socket accept failed: {err}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for AdminSocket {
+    fn drop(&mut self) {
+        if let Err(err) = std::fs::remove_file(&self.path) {
+            log::warn!("cannot remove {}: {err}", self.path.display());
+        }
+    }
+}
+
+async fn connection(mut stream: UnixStream, store: Store, owner: u32) -> io::Result<()> {
+    // The file mode already keeps others out; the peer check also covers a
+    // socket whose mode was loosened by hand.
+    let peer = stream.peer_cred()?.uid();
+    if peer != 0 && peer != owner {
+        log::warn!("admin request from uid {peer} refused");
+        return reply(
+            &mut stream,
+            &refusal("only root or the daemon's user may administer projetyd"),
+        )
+        .await;
+    }
+    let (read, mut write) = stream.split();
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        READ_TIMEOUT,
+        BufReader::new(read.take(MAX_LINE)).read_line(&mut line),
+    )
+    .await;
+    let request: Request = match read {
+        Ok(Ok(_)) => match serde_json::from_str(&line) {
+            Ok(request) => request,
+            Err(err) => return reply_to(&mut write, &refusal(&format!("bad request: {err}"))).await,
+        },
+        Ok(Err(err)) => return Err(err),
+        Err(_) => return reply_to(&mut write, &refusal("request not received in time")).await,
+    };
+    log::info!("admin request: {}", describe(&request));
+    let answer = tokio::task::spawn_blocking(move || execute(&store, &request))
+        .await
+        .unwrap_or_else(|err| refusal(&format!("the request failed: {err}")));
+    reply_to(&mut write, &answer).await
+}
+
+/// The request without secrets (there are none in requests, but the log
+/// line states only what was asked).
+fn describe(request: &Request) -> String {
+    match request {
+        Request::AddUser { name } => format!("adduser {name}"),
+        Request::Passwd { name } => format!("passwd {name}"),
+        Request::DelUser { name } => format!("deluser {name}"),
+        Request::Users => "users".into(),
+    }
+}
+
+fn refusal(message: &str) -> Reply {
+    Reply::Failed {
+        kind: FailKind::Internal,
+        message: message.into(),
+    }
+}
+
+async fn reply(stream: &mut UnixStream, answer: &Reply) -> io::Result<()> {
+    let (_, mut write) = stream.split();
+    reply_to(&mut write, answer).await
+}
+
+async fn reply_to(write: &mut tokio::net::unix::WriteHalf<'_>, answer: &Reply) -> io::Result<()> {
+    let mut line = serde_json::to_vec(answer).map_err(io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    write.shutdown().await
+}

@@ -1,0 +1,268 @@
+//! The command line: `serve` runs the daemon; `adduser`, `passwd`,
+//! `deluser` and `users` administer users, through the running daemon or
+//! directly on its database. The doc comments are the `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use argh::FromArgs;
+
+use crate::admin::{self, Request};
+use crate::config::{Config, DEFAULT_ADMIN_SOCKET, DEFAULT_DB};
+use crate::server;
+
+/// projetyd: an HTTP API in front of a SaltStack master.
+#[derive(FromArgs, Debug, PartialEq)]
+pub struct Cli {
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum Command {
+    Serve(Serve),
+    AddUser(AddUser),
+    Passwd(Passwd),
+    DelUser(DelUser),
+    Users(Users),
+}
+
+/// run the daemon (logs go to stderr; set RUST_LOG=debug for more)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "serve")]
+pub struct Serve {
+    /// address to listen on (default 127.0.0.1:5000; port 0 picks a free one)
+    #[argh(option)]
+    pub listen: Option<SocketAddr>,
+    /// database directory (default /var/lib/projetyd)
+    #[argh(option)]
+    pub db: Option<PathBuf>,
+    /// admin socket path (default /run/projetyd/admin.sock)
+    #[argh(option)]
+    pub admin_socket: Option<PathBuf>,
+    /// token lifetime in seconds when the client does not ask (default 600)
+    #[argh(option)]
+    pub token_lifetime: Option<u64>,
+    /// longest token lifetime a client may ask for, in seconds (default 86400)
+    #[argh(option)]
+    pub max_token_lifetime: Option<u64>,
+    /// largest request body in bytes (default 65536)
+    #[argh(option)]
+    pub body_limit: Option<usize>,
+    /// seconds a client has to send request headers (default 10)
+    #[argh(option)]
+    pub header_timeout: Option<u64>,
+    /// seconds a client has to send a request body (default 30)
+    #[argh(option)]
+    pub body_timeout: Option<u64>,
+    /// seconds open requests get to finish at shutdown (default 10)
+    #[argh(option)]
+    pub drain_timeout: Option<u64>,
+    /// connections served at once (default 4096)
+    #[argh(option)]
+    pub max_connections: Option<usize>,
+}
+
+/// create a user and print its generated password
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "adduser")]
+pub struct AddUser {
+    /// user name: ASCII letters, digits, '.', '_', '-' (1 to 64)
+    #[argh(positional)]
+    pub name: String,
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// give a user a new generated password and revoke its tokens
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "passwd")]
+pub struct Passwd {
+    /// user name
+    #[argh(positional)]
+    pub name: String,
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// delete a user and its tokens
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "deluser")]
+pub struct DelUser {
+    /// user name
+    #[argh(positional)]
+    pub name: String,
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// list the users
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "users")]
+pub struct Users {
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// Why a command failed; printed as `projetyd: <message>`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Serve(#[from] server::Error),
+    #[error(transparent)]
+    Admin(#[from] admin::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let (db, socket, request) = match cli.command {
+        Command::Serve(serve) => return run_serve(serve),
+        Command::AddUser(c) => (c.db, c.admin_socket, Request::AddUser { name: c.name }),
+        Command::Passwd(c) => (c.db, c.admin_socket, Request::Passwd { name: c.name }),
+        Command::DelUser(c) => (c.db, c.admin_socket, Request::DelUser { name: c.name }),
+        Command::Users(c) => (c.db, c.admin_socket, Request::Users),
+    };
+    let reply = admin::command(&db, &socket, &request)?;
+    println!("{}", admin::render(&reply));
+    Ok(())
+}
+
+fn run_serve(flags: Serve) -> Result<(), Error> {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let config = config_from(flags);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(server::serve(config))?;
+    Ok(())
+}
+
+/// The defaults, overridden by whatever flags were given.
+pub fn config_from(flags: Serve) -> Config {
+    let mut config = Config::new();
+    let secs = Duration::from_secs;
+    if let Some(v) = flags.listen {
+        config.listen = v;
+    }
+    if let Some(v) = flags.db {
+        config.db_path = v;
+    }
+    if let Some(v) = flags.admin_socket {
+        config.admin_socket = v;
+    }
+    if let Some(v) = flags.token_lifetime {
+        config.token_lifetime = v;
+    }
+    if let Some(v) = flags.max_token_lifetime {
+        config.max_token_lifetime = v;
+    }
+    if let Some(v) = flags.body_limit {
+        config.body_limit = v;
+    }
+    if let Some(v) = flags.header_timeout {
+        config.header_timeout = secs(v);
+    }
+    if let Some(v) = flags.body_timeout {
+        config.body_timeout = secs(v);
+    }
+    if let Some(v) = flags.drain_timeout {
+        config.drain_timeout = secs(v);
+    }
+    if let Some(v) = flags.max_connections {
+        config.max_connections = v;
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, argh::EarlyExit> {
+        Cli::from_args(&["projetyd"], args)
+    }
+
+    #[test]
+    fn admin_commands_parse_with_defaults() {
+        let cli = parse(&["adduser", "alice"]).unwrap();
+        let Command::AddUser(add) = cli.command else {
+            panic!("not adduser")
+        };
+        assert_eq!(add.name, "alice");
+        assert_eq!(add.db, PathBuf::from(DEFAULT_DB));
+        assert_eq!(add.admin_socket, PathBuf::from(DEFAULT_ADMIN_SOCKET));
+        assert!(parse(&["users", "--db", "/tmp/x"]).is_ok());
+        assert!(parse(&["adduser"]).is_err(), "a name is required");
+        assert!(
+            parse(&["adduser", "a", "--password", "x"]).is_err(),
+            "never a password in argv"
+        );
+    }
+
+    #[test]
+    fn serve_flags_override_defaults() {
+        let cli = parse(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--body-limit",
+            "10",
+            "--header-timeout",
+            "3",
+        ])
+        .unwrap();
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve")
+        };
+        let config = config_from(serve);
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.body_limit, 10);
+        assert_eq!(config.header_timeout, Duration::from_secs(3));
+        assert_eq!(config.token_lifetime, 600);
+    }
+}

@@ -1,0 +1,116 @@
+//! The daemon's settings: defaults, and the checks made before it starts.
+//! Filled from the command line (`cli`); shared read-only as `Arc<Config>`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::auth::throttle;
+
+/// Where the database lives unless `--db` says otherwise.
+pub const DEFAULT_DB: &str = "/var/lib/projetyd";
+/// Where the admin socket lives unless `--admin-socket` says otherwise.
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/projetyd/admin.sock";
+/// The old service's address, kept so existing scripts need no change.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
+
+/// Everything `projetyd serve` needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub db_path: PathBuf,
+    pub admin_socket: PathBuf,
+    /// Token lifetime when `?expiration=` is not given, in seconds.
+    pub token_lifetime: u64,
+    /// Longest lifetime a client may ask for; longer requests are capped.
+    pub max_token_lifetime: u64,
+    /// Largest request body accepted, in bytes (413 past it).
+    pub body_limit: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body.
+    pub body_timeout: Duration,
+    /// Time in-flight requests get to finish at shutdown.
+    pub drain_timeout: Duration,
+    /// Connections served at once; past it, new ones wait in the backlog.
+    pub max_connections: usize,
+    /// Failed-login throttling.
+    pub throttle: throttle::Policy,
+    /// PBKDF2 computations allowed at once.
+    pub hashing_threads: usize,
+}
+
+impl Config {
+    /// Settings with every default; `cli` overrides what the flags say.
+    pub fn new() -> Config {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("the default address parses"),
+            db_path: DEFAULT_DB.into(),
+            admin_socket: DEFAULT_ADMIN_SOCKET.into(),
+            token_lifetime: 600,
+            max_token_lifetime: 86_400,
+            body_limit: 64 * 1024,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            throttle: throttle::Policy::default(),
+            // Leave at least one core to serve requests while logins hash.
+            hashing_threads: (cores / 2).max(1),
+        }
+    }
+
+    /// Checks that the settings make sense together.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.token_lifetime == 0 || self.max_token_lifetime == 0 {
+            return Err("token lifetimes must be at least 1 second".into());
+        }
+        if self.token_lifetime > self.max_token_lifetime {
+            return Err(format!(
+                "--token-lifetime ({}) is longer than --max-token-lifetime ({})",
+                self.token_lifetime, self.max_token_lifetime
+            ));
+        }
+        if self.body_limit == 0 {
+            return Err("--body-limit must be at least 1 byte".into());
+        }
+        if self.max_connections == 0 {
+            return Err("--max-connections must be at least 1".into());
+        }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            return Err("timeouts must be at least 1 second".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_contract() {
+        let config = Config::new();
+        assert_eq!(config.validate(), Ok(()));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(config.token_lifetime, 600);
+        assert_eq!(config.body_limit, 65_536);
+    }
+
+    #[test]
+    fn inconsistent_settings_are_refused() {
+        let mut config = Config::new();
+        config.token_lifetime = 100_000;
+        assert!(config.validate().unwrap_err().contains("--max-token-lifetime"));
+        let mut config = Config::new();
+        config.body_limit = 0;
+        assert!(config.validate().is_err());
+    }
+}

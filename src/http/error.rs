@@ -1,0 +1,121 @@
+//! `ApiError`: the only error that becomes a response. Every one is JSON
+//! in the contract's shape `{"status", "error", "message"}`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+
+use crate::{auth, store};
+
+/// Sent with every 401 so that browsers do not pop up a login dialog.
+pub const BEARER_CHALLENGE: &str = "Bearer realm=\"Authentication Required\"";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{method} is not supported here; use {allow}")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after: Duration },
+    #[error("the server could not complete the request")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The contract's fixed short phrase for each kind.
+    fn phrase(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "bad request",
+            ApiError::Unauthorized(_) => "authentication required",
+            ApiError::NotFound(_) => "not found",
+            ApiError::MethodNotAllowed { .. } => "method not supported",
+            ApiError::RequestTimeout => "request timeout",
+            ApiError::PayloadTooLarge { .. } => "payload too large",
+            ApiError::TooManyRequests { .. } => "too many requests",
+            ApiError::Internal(_) => "internal server error",
+        }
+    }
+
+    /// The JSON response; an internal cause is logged here and never sent.
+    pub fn into_response(self) -> Response<Full<Bytes>> {
+        if let ApiError::Internal(cause) = &self {
+            log::error!("internal error: {cause}");
+        }
+        let status = self.status();
+        let body = serde_json::json!({
+            "status": status.as_u16(),
+            "error": self.phrase(),
+            "message": self.to_string(),
+        });
+        let mut response = super::json(status, &body);
+        let headers = response.headers_mut();
+        match &self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE));
+            }
+            ApiError::MethodNotAllowed { allow, .. } => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::TooManyRequests { retry_after, .. } => {
+                // Round up: retrying a little late is fine, early is not.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            }
+            ApiError::RequestTimeout | ApiError::PayloadTooLarge { .. } => {
+                // The rest of the body was not read: the connection cannot
+                // carry another request.
+                headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            }
+            ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Internal(_) => {}
+        }
+        response
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(err: store::Error) -> ApiError {
+        ApiError::Internal(Box::new(err))
+    }
+}
+
+impl From<auth::Error> for ApiError {
+    fn from(err: auth::Error) -> ApiError {
+        match err {
+            auth::Error::Unauthenticated(message) => ApiError::Unauthorized(message.into()),
+            auth::Error::Throttled { retry_after } => ApiError::TooManyRequests {
+                message: format!(
+                    "too many failed logins for this user or address; retry in {} s",
+                    retry_after.as_secs().max(1)
+                ),
+                retry_after,
+            },
+            auth::Error::Store(err) => err.into(),
+            err @ (auth::Error::Random(_) | auth::Error::Join(_)) => ApiError::Internal(Box::new(err)),
+        }
+    }
+}

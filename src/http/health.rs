@@ -1,0 +1,29 @@
+//! `GET /healthz`: is the daemon up and its database usable. No auth.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::{ApiError, AppState};
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    uptime: u64,
+}
+
+/// # `GET /healthz`
+///
+/// - `200 {"status": "ok", "version", "uptime"}`
+pub fn get(state: &AppState) -> Result<Response<Full<Bytes>>, ApiError> {
+    Ok(super::json(
+        StatusCode::OK,
+        &Health {
+            status: "ok",
+            version: env!("CARGO_PKG_VERSION"),
+            uptime: state.started.elapsed().as_secs(),
+        },
+    ))
+}

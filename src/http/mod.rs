@@ -1,0 +1,223 @@
+//! The HTTP API: one entry point ([`handle`]) that reads the body within
+//! its limits, routes by `(method, path)`, calls the resource's handler and
+//! logs one line per request. Handlers live one file per resource.
+//!
+//! Holds no business rules: those are in `auth` and `store`.
+
+mod error;
+mod health;
+mod tokens;
+mod users;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+pub use error::{ApiError, BEARER_CHALLENGE};
+
+use crate::auth::{Auth, Caller};
+use crate::config::Config;
+use crate::store::Store;
+
+/// What every request handler can reach. Each field is a cheap handle.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: Arc<Auth>,
+    /// When the daemon started, for `/healthz`.
+    pub started: Instant,
+}
+
+/// A request whose body has been read in full.
+pub struct Req {
+    pub parts: hyper::http::request::Parts,
+    pub body: Bytes,
+    pub peer: SocketAddr,
+}
+
+/// The routes: every path the API knows, whatever the method.
+#[derive(Debug, PartialEq, Eq)]
+enum Route<'a> {
+    Health,
+    Tokens,
+    Users,
+    User(&'a str),
+}
+
+impl<'a> Route<'a> {
+    fn resolve(path: &'a str) -> Option<Route<'a>> {
+        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+        match segments.as_slice() {
+            ["healthz"] => Some(Route::Health),
+            ["api", "v1.0", "tokens"] => Some(Route::Tokens),
+            ["api", "v1.0", "users"] => Some(Route::Users),
+            ["api", "v1.0", "users", id] => Some(Route::User(id)),
+            _ => None,
+        }
+    }
+
+    /// The `Allow` header for a 405 on this route.
+    fn allow(&self) -> &'static str {
+        match self {
+            Route::Health | Route::Users | Route::User(_) => "GET",
+            Route::Tokens => "POST, DELETE",
+        }
+    }
+}
+
+/// Serves one request; never fails (errors become JSON responses).
+pub async fn handle(
+    state: AppState,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    // Only the path is logged: a query string is the client's business.
+    let path = req.uri().path().to_owned();
+    let response = match respond(&state, peer, req).await {
+        Ok(response) => response,
+        Err(err) => err.into_response(),
+    };
+    log::info!(
+        target: "projetyd::access",
+        "{peer} {method} {path} {} {:.1}ms",
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    Ok(response)
+}
+
+async fn respond(
+    state: &AppState,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let (parts, body) = req.into_parts();
+    // A cheap clone (shared bytes) so the route can borrow from it.
+    let uri = parts.uri.clone();
+    let route =
+        Route::resolve(uri.path()).ok_or_else(|| ApiError::NotFound("invalid resource URI".into()))?;
+    let body = read_body(state, &parts, body).await?;
+    let req = Req { parts, body, peer };
+    match (&req.parts.method, route) {
+        (&Method::GET, Route::Health) => health::get(state),
+        (&Method::POST, Route::Tokens) => tokens::create(state, &req).await,
+        (&Method::DELETE, Route::Tokens) => tokens::delete(state, &req).await,
+        (&Method::GET, Route::Users) => users::list(state, &req),
+        (&Method::GET, Route::User(id)) => users::get(state, &req, id),
+        (method, route) => Err(ApiError::MethodNotAllowed {
+            method: method.to_string(),
+            allow: route.allow(),
+        }),
+    }
+}
+
+/// Reads the whole body: 413 past the limit (at once if `Content-Length`
+/// says so), 408 if the client takes longer than the body timeout.
+async fn read_body(
+    state: &AppState,
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+) -> Result<Bytes, ApiError> {
+    let limit = state.config.body_limit;
+    let too_large = ApiError::PayloadTooLarge { limit };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large);
+    }
+    let collect = Limited::new(body, limit).collect();
+    match tokio::time::timeout(state.config.body_timeout, collect).await {
+        Err(_) => Err(ApiError::RequestTimeout),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(too_large),
+        Ok(Err(err)) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {err}"
+        ))),
+    }
+}
+
+/// The Bearer-authenticated caller of a request, or 401.
+fn caller(state: &AppState, req: &Req) -> Result<Caller, ApiError> {
+    let header = req.parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+    Ok(state.auth.authenticate(header)?)
+}
+
+/// The first value of query parameter `name`, undecoded.
+fn query_param<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
+    req.parts
+        .uri
+        .query()?
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((key, value)) if key == name => Some(value),
+            None if pair == name => Some(""),
+            _ => None,
+        })
+}
+
+/// A JSON response.
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(err) => {
+            log::error!("cannot encode a response: {err}");
+            let mut response = Response::new(Full::new(Bytes::from_static(
+                br#"{"status":500,"error":"internal server error","message":"the server could not complete the request"}"#,
+            )));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+    }
+}
+
+/// A response with no body.
+fn empty(status: StatusCode) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_resolve() {
+        assert_eq!(Route::resolve("/healthz"), Some(Route::Health));
+        assert_eq!(Route::resolve("/api/v1.0/tokens"), Some(Route::Tokens));
+        assert_eq!(Route::resolve("/api/v1.0/users/7"), Some(Route::User("7")));
+        assert_eq!(Route::resolve("/api/v1.0/users/"), Some(Route::User("")));
+        for unknown in [
+            "",
+            "/",
+            "/api",
+            "/api/v1.0",
+            "/api/v1.0/users/1/x",
+            "/api/v2.0/users",
+            "healthz",
+        ] {
+            assert_eq!(Route::resolve(unknown), None, "{unknown}");
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! projetyd: an HTTP front door to a SaltStack master, in one process.
+//!
+//! Map of the crate (dependencies point one way: `http → auth → store`):
+//!
+//! - [`cli`]: argh types for `serve` and the admin subcommands; dispatch.
+//! - [`config`]: the daemon's settings, their defaults and validation.
+//! - [`server`]: the hyper listener, connection timeouts, graceful shutdown,
+//!   background housekeeping and systemd readiness.
+//! - [`http`]: routing, handlers per resource, the JSON error contract.
+//! - [`auth`]: passwords (PBKDF2), tokens (random, stored as a hash), header
+//!   parsing, failed-login throttling, `last_seen_at` coalescing.
+//! - [`store`]: the sled database: typed trees, record encoding, schema.
+//! - [`admin`]: user administration, over a local Unix socket while the
+//!   daemon runs or directly on the database when it does not.
+//! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
+//!
+//! The Salt client (`salt`) and the task pool (`tasks`) join this map in
+//! later steps; see `docs/architecture.md`.
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod server;
+pub mod store;
+pub mod systemd;
+
+/// Seconds since the Unix epoch; every timestamp in the API and the store.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

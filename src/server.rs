@@ -1,0 +1,200 @@
+//! The daemon's life: open the database, bind the listener and the admin
+//! socket, tell systemd it is ready, serve until SIGTERM or SIGINT, then
+//! drain in-flight requests (bounded), write what is pending and flush.
+
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::admin;
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::{self, Store};
+use crate::systemd;
+
+/// Why the daemon could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid settings: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open the admin socket {}: {source}", path.display())]
+    AdminSocket {
+        path: std::path::PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// How often pending `last_seen_at` values are written and expired tokens
+/// removed.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+/// Pause after a failed `accept` (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// `projetyd serve`: runs the daemon until a termination signal.
+pub async fn serve(config: Config) -> Result<(), Error> {
+    config.validate().map_err(Error::Config)?;
+    let config = Arc::new(config);
+    let store = Store::open(&config.db_path)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr()?;
+    let admin = admin::socket::bind(&config.admin_socket).map_err(|source| Error::AdminSocket {
+        path: config.admin_socket.clone(),
+        source,
+    })?;
+    let state = AppState {
+        auth: Auth::new(store.clone(), config.throttle.clone(), config.hashing_threads),
+        config: config.clone(),
+        store: store.clone(),
+        started: Instant::now(),
+    };
+    let admin_task = tokio::spawn({
+        let store = store.clone();
+        async move { admin.serve(store).await }
+    });
+    let housekeeping = tokio::spawn(housekeeping(state.auth.clone()));
+
+    log::info!(
+        "projetyd {} listening on http://{addr}, database {}, admin socket {}",
+        env!("CARGO_PKG_VERSION"),
+        config.db_path.display(),
+        config.admin_socket.display()
+    );
+    systemd::notify(&format!(
+        "READY=1\nSTATUS=listening on {addr}\nMAINPID={}",
+        std::process::id()
+    ));
+
+    let result = run(listener, state.clone(), shutdown_signal()).await;
+
+    // The admin socket goes with the listener: from here on an admin
+    // command must not find a daemon that no longer serves.
+    admin_task.abort();
+    let _ = admin_task.await;
+    housekeeping.abort();
+    let auth = state.auth.clone();
+    let final_write = tokio::task::spawn_blocking(move || {
+        auth.housekeeping()?;
+        store.flush()
+    })
+    .await
+    .map_err(io::Error::other)?;
+    final_write?;
+    log::info!("stopped");
+    result.map_err(Error::from)
+}
+
+/// Accepts connections on `listener` until `shutdown` completes, then
+/// stops accepting and gives open connections `drain_timeout` to finish.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(state.config.max_connections));
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    log::warn!("accept failed: {err}");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let header_timeout = state.config.header_timeout;
+        let service = service_fn(move |req| http::handle(state.clone(), peer, req));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(err) = conn.await {
+                log::debug!("connection from {peer} ended: {err}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    systemd::notify("STOPPING=1");
+    log::info!("shutting down: draining open connections");
+    if tokio::time::timeout(state.config.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        log::warn!(
+            "some connections were still open after {:?}; closing them",
+            state.config.drain_timeout
+        );
+    }
+    Ok(())
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(err), _) | (_, Err(err)) => {
+            // Without signal handlers the daemon could not stop cleanly;
+            // fall back to Ctrl-C only.
+            log::error!("cannot install signal handlers: {err}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => log::info!("SIGTERM received"),
+        _ = int.recv() => log::info!("SIGINT received"),
+    }
+}
+
+async fn housekeeping(auth: Arc<Auth>) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let auth = auth.clone();
+        match tokio::task::spawn_blocking(move || auth.housekeeping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => log::error!("housekeeping failed: {err}"),
+            Err(err) => log::error!("housekeeping task failed: {err}"),
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! The sled database: typed trees for users and tokens, record encoding,
+//! schema versions. Knows nothing of HTTP or Salt.
+//!
+//! Trees (named `<key>_<value>`):
+//! - `userid_user`: user id (u64 big-endian) → [`User`]
+//! - `username_userid`: nickname → user id (the unique name index)
+//! - `tokenhash_token`: SHA-256 of a token → [`Token`]
+//! - `userid_tokenhash`: user id ++ token hash → empty (to revoke a user's tokens)
+//! - `meta`: `schema_version`, `next_user_id`
+//!
+//! Every method here blocks (sled does I/O); async callers run writes on the
+//! blocking pool. Plain reads are served from sled's page cache.
+
+mod codec;
+pub mod migrate;
+mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::Tree;
+
+pub use records::{PasswordHash, Token, User};
+
+/// What can go wrong with the database.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the database at {} is in use by another process (is projetyd running with another admin socket?)", path.display())]
+    Locked { path: PathBuf },
+    #[error("cannot open the database at {}: {source}", path.display())]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    #[error("database error: {0}")]
+    Db(#[from] sled::Error),
+    #[error("corrupt record in {tree} at key {key}: {reason}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+    #[error("cannot encode a record: {reason}")]
+    Encode { reason: String },
+    #[error("{what} {key:?} already exists")]
+    AlreadyExists { what: &'static str, key: String },
+    #[error("no such {what}: {key:?}")]
+    NotFound { what: &'static str, key: String },
+    #[error("the database schema version {found} is newer than this projetyd supports ({supported}); upgrade projetyd")]
+    TooNew { found: u32, supported: u32 },
+}
+
+const USERS: &str = "userid_user";
+const USER_NAMES: &str = "username_userid";
+const TOKENS: &str = "tokenhash_token";
+const USER_TOKENS: &str = "userid_tokenhash";
+const NEXT_USER_ID: &[u8] = b"next_user_id";
+
+/// A cheap, cloneable handle on the open database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    users: Tree,
+    user_names: Tree,
+    tokens: Tree,
+    user_tokens: Tree,
+    meta: Tree,
+    /// Serialises the writes that must see a consistent set of a user's
+    /// tokens (issue, revoke-all, delete): revoking scans `userid_tokenhash`
+    /// before its transaction, and a token issued in between must not escape.
+    writes: Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// Opens (or creates) the database in directory `path`.
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        let db = sled::Config::new()
+            .path(path)
+            .open()
+            .map_err(|source| match &source {
+                // sled 0.34 reports the lock as a formatted `Other` error.
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().starts_with("could not acquire lock") =>
+                {
+                    Error::Locked { path: path.into() }
+                }
+                _ => Error::Open {
+                    path: path.into(),
+                    source,
+                },
+            })?;
+        Store::from_db(db)
+    }
+
+    /// A throwaway database that disappears when dropped (tests, benches).
+    pub fn temporary() -> Result<Store, Error> {
+        Store::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Store, Error> {
+        let meta = db.open_tree("meta")?;
+        migrate::run(&meta)?;
+        Ok(Store {
+            users: db.open_tree(USERS)?,
+            user_names: db.open_tree(USER_NAMES)?,
+            tokens: db.open_tree(TOKENS)?,
+            user_tokens: db.open_tree(USER_TOKENS)?,
+            meta,
+            db,
+            writes: Arc::new(Mutex::new(())),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The guarded value is `()`: a panic elsewhere cannot leave it torn.
+        self.writes.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Writes everything to disk; called where losing data would break a
+    /// promise (a password was printed, a token handed out, shutdown).
+    pub fn flush(&self) -> Result<(), Error> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Creates a user with the next free id; `AlreadyExists` if the
+    /// nickname is taken.
+    pub fn create_user(
+        &self,
+        nickname: &str,
+        password: PasswordHash,
+        now: u64,
+    ) -> Result<(u64, User), Error> {
+        let user = User {
+            nickname: nickname.into(),
+            password,
+            created_at: now,
+            updated_at: now,
+            last_seen_at: None,
+            roles: Vec::new(),
+        };
+        let value = codec::encode(&user)?;
+        let _guard = self.lock();
+        let id = (&self.users, &self.user_names, &self.meta).transaction(|(users, names, meta)| {
+            if names.get(nickname)?.is_some() {
+                return abort(Error::AlreadyExists {
+                    what: "user",
+                    key: nickname.into(),
+                });
+            }
+            let id = match meta.get(NEXT_USER_ID)? {
+                Some(raw) => decode_id(META, NEXT_USER_ID, &raw).or_else(abort)?,
+                None => 1,
+            };
+            meta.insert(NEXT_USER_ID, &(id + 1).to_be_bytes())?;
+            users.insert(&id.to_be_bytes(), value.as_slice())?;
+            names.insert(nickname, &id.to_be_bytes())?;
+            Ok(id)
+        });
+        Ok((unwrap_tx(id)?, user))
+    }
+
+    /// The user with this id, if any.
+    pub fn user(&self, id: u64) -> Result<Option<User>, Error> {
+        let key = id.to_be_bytes();
+        match self.users.get(key)? {
+            Some(bytes) => Ok(Some(codec::decode(USERS, &key, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The user with this nickname and its id, if any.
+    pub fn user_by_name(&self, nickname: &str) -> Result<Option<(u64, User)>, Error> {
+        let Some(raw) = self.user_names.get(nickname)? else {
+            return Ok(None);
+        };
+        let id = decode_id(USER_NAMES, nickname.as_bytes(), &raw)?;
+        match self.user(id)? {
+            Some(user) => Ok(Some((id, user))),
+            None => Err(Error::Corrupt {
+                tree: USER_NAMES,
+                key: nickname.into(),
+                reason: format!("points at missing user {id}"),
+            }),
+        }
+    }
+
+    /// All users, in id order.
+    pub fn users(&self) -> Result<Vec<(u64, User)>, Error> {
+        self.users
+            .iter()
+            .map(|entry| {
+                let (key, bytes) = entry?;
+                let id = decode_id(USERS, &key, &key)?;
+                Ok((id, codec::decode(USERS, &key, &bytes)?))
+            })
+            .collect()
+    }
+
+    /// Replaces a user's password and revokes all of its tokens; returns the
+    /// user's id and how many tokens were revoked.
+    pub fn set_password(
+        &self,
+        nickname: &str,
+        password: PasswordHash,
+        now: u64,
+    ) -> Result<(u64, usize), Error> {
+        let _guard = self.lock();
+        let (id, mut user) = self.user_by_name(nickname)?.ok_or_else(|| Error::NotFound {
+            what: "user",
+            key: nickname.into(),
+        })?;
+        user.password = password;
+        user.updated_at = now;
+        let value = codec::encode(&user)?;
+        let hashes = self.token_hashes_of(id)?;
+        let result =
+            (&self.users, &self.tokens, &self.user_tokens).transaction(|(users, tokens, by_user)| {
+                users.insert(&id.to_be_bytes(), value.as_slice())?;
+                for hash in &hashes {
+                    tokens.remove(hash.as_slice())?;
+                    by_user.remove(user_token_key(id, hash))?;
+                }
+                Ok(())
+            });
+        unwrap_tx(result)?;
+        Ok((id, hashes.len()))
+    }
+
+    /// Deletes a user, its name and all of its tokens; returns its id.
+    pub fn delete_user(&self, nickname: &str) -> Result<u64, Error> {
+        let _guard = self.lock();
+        let (id, _) = self.user_by_name(nickname)?.ok_or_else(|| Error::NotFound {
+            what: "user",
+            key: nickname.into(),
+        })?;
+        let hashes = self.token_hashes_of(id)?;
+        let result = (&self.users, &self.user_names, &self.tokens, &self.user_tokens).transaction(
+            |(users, names, tokens, by_user)| {
+                users.remove(&id.to_be_bytes())?;
+                names.remove(nickname)?;
+                for hash in &hashes {
+                    tokens.remove(hash.as_slice())?;
+                    by_user.remove(user_token_key(id, hash))?;
+                }
+                Ok(())
+            },
+        );
+        unwrap_tx(result)?;
+        Ok(id)
+    }
+
+    /// Records `last_seen_at` for several users at once (the coalesced
+    /// writes of `auth::LastSeen`). Users deleted meanwhile are skipped.
+    pub fn record_last_seen(&self, seen: &[(u64, u64)]) -> Result<(), Error> {
+        for &(id, at) in seen {
+            let key = id.to_be_bytes();
+            // Read-modify-write in a CAS loop: an admin change to the same
+            // user between the read and the write is kept, not overwritten.
+            loop {
+                let Some(old) = self.users.get(key)? else {
+                    break;
+                };
+                let mut user: User = codec::decode(USERS, &key, &old)?;
+                if user.last_seen_at >= Some(at) {
+                    break;
+                }
+                user.last_seen_at = Some(at);
+                let new = codec::encode(&user)?;
+                if self.users.compare_and_swap(key, Some(old), Some(new))?.is_ok() {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores a newly issued token (by its hash). Fails with `NotFound` if
+    /// the user was deleted meanwhile.
+    pub fn insert_token(&self, hash: &[u8; 32], token: Token) -> Result<(), Error> {
+        let value = codec::encode(&token)?;
+        let id = token.user_id;
+        let _guard = self.lock();
+        let result =
+            (&self.users, &self.tokens, &self.user_tokens).transaction(|(users, tokens, by_user)| {
+                if users.get(id.to_be_bytes())?.is_none() {
+                    return abort(Error::NotFound {
+                        what: "user id",
+                        key: id.to_string(),
+                    });
+                }
+                tokens.insert(hash.as_slice(), value.as_slice())?;
+                by_user.insert(user_token_key(id, hash), &[])?;
+                Ok(())
+            });
+        unwrap_tx(result)
+    }
+
+    /// The token with this hash, if any (expired ones included: the caller
+    /// checks expiry). One `get`: this is on every request's path.
+    pub fn token(&self, hash: &[u8; 32]) -> Result<Option<Token>, Error> {
+        match self.tokens.get(hash)? {
+            Some(bytes) => Ok(Some(codec::decode(TOKENS, hash, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes one token; returns whether it existed.
+    pub fn revoke_token(&self, hash: &[u8; 32]) -> Result<bool, Error> {
+        let _guard = self.lock();
+        let Some(token) = self.token(hash)? else {
+            return Ok(false);
+        };
+        let result = (&self.tokens, &self.user_tokens).transaction(|(tokens, by_user)| {
+            tokens.remove(hash.as_slice())?;
+            by_user.remove(user_token_key(token.user_id, hash))?;
+            Ok(())
+        });
+        unwrap_tx(result)?;
+        Ok(true)
+    }
+
+    /// Removes every token that expired at or before `now`; returns how many.
+    pub fn purge_expired_tokens(&self, now: u64) -> Result<usize, Error> {
+        let mut expired = Vec::new();
+        for entry in self.tokens.iter() {
+            let (key, bytes) = entry?;
+            let token: Token = codec::decode(TOKENS, &key, &bytes)?;
+            if token.expires_at <= now {
+                let hash: [u8; 32] = key.as_ref().try_into().map_err(|_| Error::Corrupt {
+                    tree: TOKENS,
+                    key: codec::hex(&key),
+                    reason: "key is not a SHA-256".into(),
+                })?;
+                expired.push(hash);
+            }
+        }
+        let mut removed = 0;
+        for hash in &expired {
+            if self.revoke_token(hash)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// How many tokens a user holds (for the admin listing and tests).
+    pub fn token_count(&self, user_id: u64) -> Result<usize, Error> {
+        Ok(self.token_hashes_of(user_id)?.len())
+    }
+
+    fn token_hashes_of(&self, user_id: u64) -> Result<Vec<Vec<u8>>, Error> {
+        self.user_tokens
+            .scan_prefix(user_id.to_be_bytes())
+            .map(|entry| Ok(entry?.0[8..].to_vec()))
+            .collect()
+    }
+}
+
+const META: &str = "meta";
+
+fn user_token_key(user_id: u64, hash: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + hash.len());
+    key.extend_from_slice(&user_id.to_be_bytes());
+    key.extend_from_slice(hash);
+    key
+}
+
+fn decode_id(tree: &'static str, key: &[u8], raw: &[u8]) -> Result<u64, Error> {
+    let bytes: [u8; 8] = raw.try_into().map_err(|_| Error::Corrupt {
+        tree,
+        key: codec::hex(key),
+        reason: format!("{} bytes where a u64 id was expected", raw.len()),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+fn abort<T>(err: Error) -> Result<T, ConflictableTransactionError<Error>> {
+    Err(ConflictableTransactionError::Abort(err))
+}
+
+fn unwrap_tx<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> {
+    result.map_err(|err| match err {
+        TransactionError::Abort(err) => err,
+        TransactionError::Storage(err) => Error::Db(err),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash() -> PasswordHash {
+        PasswordHash {
+            salt: vec![0; 16],
+            iterations: 1,
+            hash: vec![0; 32],
+        }
+    }
+
+    fn token(user_id: u64, expires_at: u64) -> Token {
+        Token {
+            user_id,
+            created_at: 0,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn ids_count_from_one_and_names_are_unique() {
+        let store = Store::temporary().unwrap();
+        assert_eq!(store.create_user("alice", hash(), 5).unwrap().0, 1);
+        assert_eq!(store.create_user("bob", hash(), 5).unwrap().0, 2);
+        let err = store.create_user("alice", hash(), 6).unwrap_err();
+        assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");
+        assert_eq!(store.user_by_name("bob").unwrap().unwrap().0, 2);
+        assert_eq!(store.users().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn deleting_a_user_frees_its_name_and_revokes_its_tokens() {
+        let store = Store::temporary().unwrap();
+        let (id, _) = store.create_user("alice", hash(), 5).unwrap();
+        store.insert_token(&[1; 32], token(id, 100)).unwrap();
+        assert_eq!(store.delete_user("alice").unwrap(), id);
+        assert!(store.token(&[1; 32]).unwrap().is_none());
+        assert!(store.user(id).unwrap().is_none());
+        let (new_id, _) = store.create_user("alice", hash(), 6).unwrap();
+        assert_ne!(new_id, id, "ids are never reused");
+        assert!(matches!(store.delete_user("nobody"), Err(Error::NotFound { .. })));
+    }
+
+    #[test]
+    fn password_change_revokes_only_that_users_tokens() {
+        let store = Store::temporary().unwrap();
+        let (a, _) = store.create_user("alice", hash(), 5).unwrap();
+        let (b, _) = store.create_user("bob", hash(), 5).unwrap();
+        store.insert_token(&[1; 32], token(a, 100)).unwrap();
+        store.insert_token(&[2; 32], token(a, 100)).unwrap();
+        store.insert_token(&[3; 32], token(b, 100)).unwrap();
+        assert_eq!(store.set_password("alice", hash(), 9).unwrap(), (a, 2));
+        assert!(store.token(&[1; 32]).unwrap().is_none());
+        assert!(store.token(&[3; 32]).unwrap().is_some());
+        assert_eq!(store.user(a).unwrap().unwrap().updated_at, 9);
+    }
+
+    #[test]
+    fn token_for_deleted_user_is_refused() {
+        let store = Store::temporary().unwrap();
+        let err = store.insert_token(&[1; 32], token(42, 100)).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn expired_tokens_are_purged() {
+        let store = Store::temporary().unwrap();
+        let (id, _) = store.create_user("alice", hash(), 5).unwrap();
+        store.insert_token(&[1; 32], token(id, 10)).unwrap();
+        store.insert_token(&[2; 32], token(id, 20)).unwrap();
+        assert_eq!(store.purge_expired_tokens(10).unwrap(), 1);
+        assert_eq!(store.token_count(id).unwrap(), 1);
+        assert!(store.token(&[2; 32]).unwrap().is_some());
+    }
+
+    #[test]
+    fn last_seen_only_moves_forward() {
+        let store = Store::temporary().unwrap();
+        let (id, _) = store.create_user("alice", hash(), 5).unwrap();
+        store.record_last_seen(&[(id, 50), (999, 50)]).unwrap();
+        store.record_last_seen(&[(id, 40)]).unwrap();
+        assert_eq!(store.user(id).unwrap().unwrap().last_seen_at, Some(50));
+    }
+
+    /// A record written by this version is read back after the database is
+    /// closed and opened again.
+    #[test]
+    fn records_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store.create_user("alice", hash(), 5).unwrap();
+            store.insert_token(&[7; 32], token(1, 100)).unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let (id, user) = store.user_by_name("alice").unwrap().unwrap();
+        assert_eq!((id, user.created_at, user.password), (1, 5, hash()));
+        assert_eq!(store.token(&[7; 32]).unwrap(), Some(token(1, 100)));
+        assert_eq!(store.create_user("bob", hash(), 6).unwrap().0, 2);
+    }
+
+    #[test]
+    fn second_open_reports_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        let err = Store::open(dir.path()).err().unwrap();
+        assert!(matches!(err, Error::Locked { .. }), "{err}");
+    }
+}
