@@ -9,7 +9,7 @@ use std::time::Duration;
 use argh::FromArgs;
 
 use crate::admin::{self, Request};
-use crate::config::{Config, DEFAULT_ADMIN_SOCKET, DEFAULT_DB};
+use crate::config::{Config, SaltSettings, DEFAULT_ADMIN_SOCKET, DEFAULT_DB};
 use crate::server;
 
 /// projetyd: an HTTP API in front of a SaltStack master.
@@ -21,6 +21,8 @@ pub struct Cli {
 
 #[derive(FromArgs, Debug, PartialEq)]
 #[argh(subcommand)]
+// Parsed once per process: the size difference between variants is moot.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Serve(Serve),
     AddUser(AddUser),
@@ -63,6 +65,39 @@ pub struct Serve {
     /// connections served at once (default 4096)
     #[argh(option)]
     pub max_connections: Option<usize>,
+    /// run without a Salt master: users and tokens only
+    #[argh(switch)]
+    pub no_salt: bool,
+    /// the Salt master's config file (default /etc/salt/master)
+    #[argh(option)]
+    pub salt_config: Option<PathBuf>,
+    /// the master's key file (default: <cachedir>/.<user>_key from its config)
+    #[argh(option)]
+    pub salt_key_file: Option<PathBuf>,
+    /// address of the master's request server (overrides `interface`)
+    #[argh(option)]
+    pub salt_interface: Option<String>,
+    /// port of the master's request server (overrides `ret_port`)
+    #[argh(option)]
+    pub salt_ret_port: Option<u16>,
+    /// the master's socket directory (overrides `sock_dir`)
+    #[argh(option)]
+    pub salt_sock_dir: Option<PathBuf>,
+    /// the master's cache directory (overrides `cachedir`)
+    #[argh(option)]
+    pub salt_cachedir: Option<PathBuf>,
+    /// the master's pki directory (overrides `pki_dir`)
+    #[argh(option)]
+    pub salt_pki_dir: Option<PathBuf>,
+    /// seconds before silent minions are checked (overrides `timeout`)
+    #[argh(option)]
+    pub salt_timeout: Option<u64>,
+    /// seconds a find_job check may take (overrides `gather_job_timeout`)
+    #[argh(option)]
+    pub salt_gather_job_timeout: Option<u64>,
+    /// largest ?timeout= a client may ask for, in seconds (default 300)
+    #[argh(option)]
+    pub max_salt_timeout: Option<u64>,
 }
 
 /// create a user and print its generated password
@@ -216,6 +251,24 @@ pub fn config_from(flags: Serve) -> Config {
     if let Some(v) = flags.max_connections {
         config.max_connections = v;
     }
+    config.salt = (!flags.no_salt).then(|| {
+        let mut salt = SaltSettings::new();
+        if let Some(v) = flags.salt_config {
+            salt.master_config = v;
+        }
+        salt.key_file = flags.salt_key_file;
+        salt.interface = flags.salt_interface;
+        salt.ret_port = flags.salt_ret_port;
+        salt.sock_dir = flags.salt_sock_dir;
+        salt.cachedir = flags.salt_cachedir;
+        salt.pki_dir = flags.salt_pki_dir;
+        salt.timeout = flags.salt_timeout.map(secs);
+        salt.gather_job_timeout = flags.salt_gather_job_timeout.map(secs);
+        if let Some(v) = flags.max_salt_timeout {
+            salt.max_timeout = secs(v);
+        }
+        salt
+    });
     config
 }
 
@@ -264,5 +317,30 @@ mod tests {
         assert_eq!(config.body_limit, 10);
         assert_eq!(config.header_timeout, Duration::from_secs(3));
         assert_eq!(config.token_lifetime, 600);
+        let salt = config.salt.expect("salt is on by default");
+        assert_eq!(salt.master_config, PathBuf::from("/etc/salt/master"));
+    }
+
+    #[test]
+    fn no_salt_and_salt_overrides() {
+        let Command::Serve(serve) = parse(&["serve", "--no-salt"]).unwrap().command else {
+            panic!()
+        };
+        assert!(config_from(serve).salt.is_none());
+        let args = [
+            "serve",
+            "--salt-config",
+            "/lab/master",
+            "--salt-ret-port",
+            "14506",
+            "--salt-timeout",
+            "2",
+        ];
+        let Command::Serve(serve) = parse(&args).unwrap().command else {
+            panic!()
+        };
+        let salt = config_from(serve).salt.unwrap();
+        assert_eq!(salt.ret_port, Some(14506));
+        assert_eq!(salt.timeout, Some(Duration::from_secs(2)));
     }
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::throttle;
+use crate::salt::{self, MasterConfig};
 
 /// Where the database lives unless `--db` says otherwise.
 pub const DEFAULT_DB: &str = "/var/lib/projetyd";
@@ -38,6 +39,64 @@ pub struct Config {
     pub throttle: throttle::Policy,
     /// PBKDF2 computations allowed at once.
     pub hashing_threads: usize,
+    /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
+    /// users and tokens only, Salt endpoints answer 503).
+    pub salt: Option<SaltSettings>,
+}
+
+/// Where the Salt master's settings come from, and what overrides them.
+#[derive(Debug, Clone, Default)]
+pub struct SaltSettings {
+    /// The master's config file (`master.d/*.conf` beside it is read too).
+    pub master_config: PathBuf,
+    /// Replaces the key file the master config implies.
+    pub key_file: Option<PathBuf>,
+    pub interface: Option<String>,
+    pub ret_port: Option<u16>,
+    pub sock_dir: Option<PathBuf>,
+    pub cachedir: Option<PathBuf>,
+    pub pki_dir: Option<PathBuf>,
+    pub timeout: Option<Duration>,
+    pub gather_job_timeout: Option<Duration>,
+    /// Largest `?timeout=` a client may ask for.
+    pub max_timeout: Duration,
+}
+
+impl SaltSettings {
+    pub fn new() -> SaltSettings {
+        SaltSettings {
+            master_config: salt::config::DEFAULT_MASTER_CONFIG.into(),
+            max_timeout: Duration::from_secs(300),
+            ..SaltSettings::default()
+        }
+    }
+
+    /// The master's configuration with the overrides applied.
+    pub fn resolve(&self) -> Result<MasterConfig, salt::Error> {
+        let mut master = MasterConfig::load(&self.master_config)?;
+        if let Some(v) = &self.interface {
+            master.host = v.clone();
+        }
+        if let Some(v) = self.ret_port {
+            master.ret_port = v;
+        }
+        if let Some(v) = &self.sock_dir {
+            master.sock_dir = v.clone();
+        }
+        if let Some(v) = &self.cachedir {
+            master.cachedir = v.clone();
+        }
+        if let Some(v) = &self.pki_dir {
+            master.pki_dir = v.clone();
+        }
+        if let Some(v) = self.timeout {
+            master.timeout = v;
+        }
+        if let Some(v) = self.gather_job_timeout {
+            master.gather_job_timeout = v;
+        }
+        Ok(master)
+    }
 }
 
 impl Config {
@@ -58,6 +117,7 @@ impl Config {
             throttle: throttle::Policy::default(),
             // Leave at least one core to serve requests while logins hash.
             hashing_threads: (cores / 2).max(1),
+            salt: Some(SaltSettings::new()),
         }
     }
 

@@ -19,9 +19,11 @@
 
 pub mod admin;
 pub mod auth;
+pub mod civil;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod salt;
 pub mod server;
 pub mod store;
 pub mod systemd;

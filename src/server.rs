@@ -19,6 +19,7 @@ use crate::admin;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::salt::{self, Salt};
 use crate::store::{self, Store};
 use crate::systemd;
 
@@ -29,6 +30,8 @@ pub enum Error {
     Config(String),
     #[error(transparent)]
     Store(#[from] store::Error),
+    #[error(transparent)]
+    Salt(#[from] salt::Error),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -55,6 +58,24 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub async fn serve(config: Config) -> Result<(), Error> {
     config.validate().map_err(Error::Config)?;
     let config = Arc::new(config);
+    let salt = match &config.salt {
+        None => None,
+        Some(settings) => {
+            let master = settings.resolve()?;
+            let options = salt::Options {
+                key_file: settings.key_file.clone(),
+                ..salt::Options::default()
+            };
+            let salt = Salt::start(master, options)?;
+            log::info!(
+                "Salt master: {}, event bus {}, pki {}",
+                salt.master().ret_endpoint(),
+                salt.master().event_socket().display(),
+                salt.master().pki_dir.display()
+            );
+            Some(salt)
+        }
+    };
     let store = Store::open(&config.db_path)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -71,6 +92,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         auth: Auth::new(store.clone(), config.throttle.clone(), config.hashing_threads),
         config: config.clone(),
         store: store.clone(),
+        salt,
         started: Instant::now(),
     };
     let admin_task = tokio::spawn({

@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
-use crate::{auth, store};
+use crate::{auth, salt, store};
 
 /// Sent with every 401 so that browsers do not pop up a login dialog.
 pub const BEARER_CHALLENGE: &str = "Bearer realm=\"Authentication Required\"";
@@ -29,6 +29,8 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: Duration },
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: Duration },
     #[error("the server could not complete the request")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -43,6 +45,7 @@ impl ApiError {
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::RequestTimeout => "request timeout",
             ApiError::PayloadTooLarge { .. } => "payload too large",
             ApiError::TooManyRequests { .. } => "too many requests",
+            ApiError::Unavailable { .. } => "service unavailable",
             ApiError::Internal(_) => "internal server error",
         }
     }
@@ -81,7 +85,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { allow, .. } => {
                 headers.insert(ALLOW, HeaderValue::from_static(allow));
             }
-            ApiError::TooManyRequests { retry_after, .. } => {
+            ApiError::TooManyRequests { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => {
                 // Round up: retrying a little late is fine, early is not.
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -116,6 +120,25 @@ impl From<auth::Error> for ApiError {
             },
             auth::Error::Store(err) => err.into(),
             err @ (auth::Error::Random(_) | auth::Error::Join(_)) => ApiError::Internal(Box::new(err)),
+        }
+    }
+}
+
+impl From<salt::Error> for ApiError {
+    fn from(err: salt::Error) -> ApiError {
+        match err {
+            salt::Error::Down(_)
+            | salt::Error::Timeout
+            | salt::Error::Busy
+            | salt::Error::Auth
+            | salt::Error::KeyFile { .. } => ApiError::Unavailable {
+                message: err.to_string(),
+                retry_after: Duration::from_secs(5),
+            },
+            salt::Error::Config(_)
+            | salt::Error::Master(_)
+            | salt::Error::Protocol(_)
+            | salt::Error::Io(_) => ApiError::Internal(Box::new(err)),
         }
     }
 }

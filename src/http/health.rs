@@ -10,18 +10,29 @@ use super::{ApiError, AppState};
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
+    salt: &'static str,
     version: &'static str,
     uptime: u64,
 }
 
 /// # `GET /healthz`
 ///
-/// - `200 {"status": "ok", "version", "uptime"}`
+/// - `200 {"status": "ok", "salt": "connected" | "disabled", "version", "uptime"}`
+/// - `503` with the reason when the Salt master or its event bus is
+///   unreachable
 pub fn get(state: &AppState) -> Result<Response<Full<Bytes>>, ApiError> {
+    let salt = match &state.salt {
+        None => "disabled",
+        Some(salt) => {
+            salt.status()?;
+            "connected"
+        }
+    };
     Ok(super::json(
         StatusCode::OK,
         &Health {
             status: "ok",
+            salt,
             version: env!("CARGO_PKG_VERSION"),
             uptime: state.started.elapsed().as_secs(),
         },

@@ -5,7 +5,10 @@
 //! Holds no business rules: those are in `auth` and `store`.
 
 mod error;
+mod functions;
 mod health;
+mod keys;
+mod ping;
 mod tokens;
 mod users;
 
@@ -25,6 +28,7 @@ pub use error::{ApiError, BEARER_CHALLENGE};
 
 use crate::auth::{Auth, Caller};
 use crate::config::Config;
+use crate::salt::Salt;
 use crate::store::Store;
 
 /// What every request handler can reach. Each field is a cheap handle.
@@ -33,8 +37,20 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
     pub auth: Arc<Auth>,
+    /// The Salt client; `None` when running with `--no-salt`.
+    pub salt: Option<Arc<Salt>>,
     /// When the daemon started, for `/healthz`.
     pub started: Instant,
+}
+
+impl AppState {
+    /// The Salt client, or 503 when the daemon runs without Salt.
+    fn salt(&self) -> Result<&Arc<Salt>, ApiError> {
+        self.salt.as_ref().ok_or_else(|| ApiError::Unavailable {
+            message: "this projetyd runs without a Salt master (--no-salt)".into(),
+            retry_after: std::time::Duration::from_secs(3600),
+        })
+    }
 }
 
 /// A request whose body has been read in full.
@@ -44,34 +60,66 @@ pub struct Req {
     pub peer: SocketAddr,
 }
 
-/// The routes: every path the API knows, whatever the method.
+/// The routes: every path the API knows, whatever the method. Path
+/// parameters are percent-decoded.
 #[derive(Debug, PartialEq, Eq)]
-enum Route<'a> {
+enum Route {
     Health,
     Tokens,
     Users,
-    User(&'a str),
+    User(String),
+    Keys,
+    Functions,
+    Ping,
+    PingOne(String),
 }
 
-impl<'a> Route<'a> {
-    fn resolve(path: &'a str) -> Option<Route<'a>> {
+impl Route {
+    fn resolve(path: &str) -> Option<Route> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-        match segments.as_slice() {
-            ["healthz"] => Some(Route::Health),
-            ["api", "v1.0", "tokens"] => Some(Route::Tokens),
-            ["api", "v1.0", "users"] => Some(Route::Users),
-            ["api", "v1.0", "users", id] => Some(Route::User(id)),
-            _ => None,
-        }
+        let route = match segments.as_slice() {
+            ["healthz"] => Route::Health,
+            ["api", "v1.0", "tokens"] => Route::Tokens,
+            ["api", "v1.0", "users"] => Route::Users,
+            ["api", "v1.0", "users", id] => Route::User(decode_segment(id)?),
+            ["api", "v1.0", "keys"] => Route::Keys,
+            ["api", "v1.0", "tasks"] => Route::Functions,
+            ["api", "v1.0", "ping"] => Route::Ping,
+            ["api", "v1.0", "ping", minion] | ["api", "v1.0", "minions", minion, "ping"] => {
+                Route::PingOne(decode_segment(minion)?)
+            }
+            _ => return None,
+        };
+        Some(route)
     }
 
     /// The `Allow` header for a 405 on this route.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Users | Route::User(_) => "GET",
+            Route::Health | Route::Users | Route::User(_) | Route::Keys | Route::Functions => "GET",
             Route::Tokens => "POST, DELETE",
+            Route::Ping | Route::PingOne(_) => "POST",
         }
     }
+}
+
+/// Percent-decodes one path segment; `None` (so 404) if the result is not
+/// UTF-8 or an escape is malformed.
+fn decode_segment(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Serves one request; never fails (errors become JSON responses).
@@ -114,7 +162,11 @@ async fn respond(
         (&Method::POST, Route::Tokens) => tokens::create(state, &req).await,
         (&Method::DELETE, Route::Tokens) => tokens::delete(state, &req).await,
         (&Method::GET, Route::Users) => users::list(state, &req),
-        (&Method::GET, Route::User(id)) => users::get(state, &req, id),
+        (&Method::GET, Route::User(id)) => users::get(state, &req, &id),
+        (&Method::GET, Route::Keys) => keys::list(state, &req).await,
+        (&Method::GET, Route::Functions) => functions::list(state, &req).await,
+        (&Method::POST, Route::Ping) => ping::many(state, &req).await,
+        (&Method::POST, Route::PingOne(minion)) => ping::one(state, &req, &minion).await,
         (method, route) => Err(ApiError::MethodNotAllowed {
             method: method.to_string(),
             allow: route.allow(),
@@ -206,8 +258,18 @@ mod tests {
     fn routes_resolve() {
         assert_eq!(Route::resolve("/healthz"), Some(Route::Health));
         assert_eq!(Route::resolve("/api/v1.0/tokens"), Some(Route::Tokens));
-        assert_eq!(Route::resolve("/api/v1.0/users/7"), Some(Route::User("7")));
-        assert_eq!(Route::resolve("/api/v1.0/users/"), Some(Route::User("")));
+        assert_eq!(Route::resolve("/api/v1.0/users/7"), Some(Route::User("7".into())));
+        assert_eq!(Route::resolve("/api/v1.0/users/"), Some(Route::User("".into())));
+        assert_eq!(
+            Route::resolve("/api/v1.0/ping/web%2A"),
+            Some(Route::PingOne("web*".into()))
+        );
+        assert_eq!(
+            Route::resolve("/api/v1.0/minions/m1/ping"),
+            Some(Route::PingOne("m1".into()))
+        );
+        assert_eq!(Route::resolve("/api/v1.0/ping/%ff"), None);
+        assert_eq!(Route::resolve("/api/v1.0/ping/%2"), None);
         for unknown in [
             "",
             "/",

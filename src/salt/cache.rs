@@ -1,0 +1,71 @@
+//! The master's local job cache (`master_job_cache: local_cache`): where a
+//! minion's return can still be found when its event was missed.
+//! Layout: `<cachedir>/jobs/<h[0:2]>/<h[2:]>/<minion>/return.p`, where `h`
+//! is the hex SHA-256 of the jid and `return.p` is msgpack
+//! `{"return", "retcode", "success"}`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ring::digest;
+
+use super::job::Return;
+use super::wire;
+
+/// The cache directory of `jid`.
+pub fn job_dir(cachedir: &Path, jid: &str) -> PathBuf {
+    let hash: String = digest::digest(&digest::SHA256, jid.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    cachedir.join("jobs").join(&hash[..2]).join(&hash[2..])
+}
+
+/// The returns of `minions` for `jid` that the cache holds. Missing or
+/// unreadable files are simply absent from the answer.
+pub async fn returns(cachedir: &Path, jid: &str, minions: &[String]) -> BTreeMap<String, Return> {
+    let dir = job_dir(cachedir, jid);
+    let minions = minions.to_vec();
+    tokio::task::spawn_blocking(move || {
+        minions
+            .into_iter()
+            .filter_map(|minion| {
+                // An id with a path separator cannot be a cache entry.
+                if minion.contains('/') || minion == ".." || minion == "." {
+                    return None;
+                }
+                let bytes = std::fs::read(dir.join(&minion).join("return.p")).ok()?;
+                let data = wire::decode(&bytes).ok()?;
+                Some((minion, Return::from_data(&data)))
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rmpv::Value;
+
+    #[tokio::test]
+    async fn reads_what_the_master_wrote() {
+        let cache = tempfile::tempdir().unwrap();
+        let jid = "20261126172949119529";
+        let dir = job_dir(cache.path(), jid).join("m1");
+        std::fs::create_dir_all(&dir).unwrap();
+        let data = Value::Map(vec![
+            ("return".into(), Value::Boolean(true)),
+            ("retcode".into(), Value::from(0)),
+            ("success".into(), Value::Boolean(true)),
+        ]);
+        let mut bytes = Vec::new();
+        rmpv::encode::write_value(&mut bytes, &data).unwrap();
+        std::fs::write(dir.join("return.p"), bytes).unwrap();
+        let got = returns(cache.path(), jid, &["m1".into(), "m2".into(), "../x".into()]).await;
+        assert_eq!(got.len(), 1);
+        assert_eq!(got["m1"].value, Value::Boolean(true));
+    }
+}

@@ -1,0 +1,201 @@
+//! The master event bus reader: one task for the whole process, connected
+//! to `master_event_pub.ipc` (a plain Unix stream socket, not ZeroMQ),
+//! always reading so the master never cuts it off, handing `salt/job/<jid>/`
+//! events to whoever subscribed to that jid. Reconnects with backoff when
+//! the master restarts.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt as _;
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+
+use super::wire::{self, Event, Framing};
+use super::Error;
+
+/// Events for one jid.
+pub type Events = mpsc::UnboundedReceiver<Event>;
+
+/// The bus, as seen by job runners. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    path: PathBuf,
+    /// jid → where its events go. A subscription is made before the job is
+    /// published, so no event of it can be missed while connected.
+    subscribers: Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>,
+    connected: AtomicBool,
+    /// Bumped on every (re)connect: a job that saw it change may have
+    /// missed events and must look in the job cache.
+    generation: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+/// Removes its subscription when dropped.
+pub struct Subscription {
+    bus: EventBus,
+    jid: String,
+    pub events: Events,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.bus.subscribers().remove(&self.jid);
+    }
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const READ_CHUNK: usize = 64 * 1024;
+
+impl EventBus {
+    /// Starts the reader task for the bus at `path`.
+    pub fn start(path: PathBuf) -> EventBus {
+        let bus = EventBus {
+            shared: Arc::new(Shared {
+                path,
+                subscribers: Mutex::new(HashMap::new()),
+                connected: AtomicBool::new(false),
+                generation: AtomicU64::new(0),
+                last_error: Mutex::new(None),
+            }),
+        };
+        tokio::spawn(bus.clone().run());
+        bus
+    }
+
+    fn subscribers(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Event>>> {
+        // Plain map of senders: a panic cannot leave it torn.
+        self.shared.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts receiving the events of `jid`.
+    pub fn subscribe(&self, jid: &str) -> Subscription {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers().insert(jid.to_owned(), tx);
+        Subscription {
+            bus: self.clone(),
+            jid: jid.to_owned(),
+            events: rx,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.shared.connected.load(Ordering::Acquire)
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+
+    /// Why the bus is not connected, if it is not.
+    pub fn status(&self) -> Result<(), Error> {
+        if self.is_connected() {
+            return Ok(());
+        }
+        let reason = self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        Err(Error::Down(format!(
+            "the master event bus {} is not connected: {}",
+            self.shared.path.display(),
+            reason.unwrap_or_else(|| "not yet connected".into())
+        )))
+    }
+
+    async fn run(self) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            match UnixStream::connect(&self.shared.path).await {
+                Ok(stream) => {
+                    self.shared.generation.fetch_add(1, Ordering::AcqRel);
+                    self.shared.connected.store(true, Ordering::Release);
+                    log::info!("connected to the master event bus {}", self.shared.path.display());
+                    backoff = BACKOFF_MIN;
+                    let err = self.read(stream).await;
+                    self.shared.connected.store(false, Ordering::Release);
+                    log::warn!("master event bus lost: {err}");
+                    self.set_error(err.to_string());
+                }
+                Err(err) => {
+                    self.set_error(err.to_string());
+                    log::debug!("cannot connect to the event bus: {err}");
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+
+    fn set_error(&self, err: String) {
+        *self.shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+    }
+
+    /// Reads frames until the stream fails; returns why it stopped.
+    async fn read(&self, mut stream: UnixStream) -> Error {
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let mut framing = None;
+        let mut chunk = vec![0u8; READ_CHUNK];
+        loop {
+            let n = match stream.read(&mut chunk).await {
+                Ok(0) => return Error::Down("the master closed the event bus".into()),
+                Ok(n) => n,
+                Err(err) => return Error::Io(err.to_string()),
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            let framing = match framing {
+                Some(f) => f,
+                None => match Framing::detect(buf[0]) {
+                    Ok(f) => *framing.insert(f),
+                    Err(err) => return err,
+                },
+            };
+            loop {
+                match framing.take(&mut buf) {
+                    Ok(Some(frame)) => self.dispatch(&frame),
+                    Ok(None) => break,
+                    Err(err) => return err,
+                }
+            }
+        }
+    }
+
+    /// Hands a `salt/job/<jid>/...` event to its subscriber, if any;
+    /// everything else on the bus is skipped without decoding its data.
+    fn dispatch(&self, frame: &rmpv::Value) {
+        let (tag, raw) = match wire::split_frame(frame) {
+            Ok(parts) => parts,
+            Err(err) => {
+                log::debug!("skipping an event: {err}");
+                return;
+            }
+        };
+        let Some(jid) = tag
+            .strip_prefix("salt/job/")
+            .and_then(|rest| rest.split('/').next())
+        else {
+            return;
+        };
+        let sender = self.subscribers().get(jid).cloned();
+        let Some(sender) = sender else { return };
+        match wire::decode(raw) {
+            Ok(data) => {
+                let _ = sender.send(Event {
+                    tag: tag.to_owned(),
+                    data,
+                });
+            }
+            Err(err) => log::warn!("undecodable data in event {tag}: {err}"),
+        }
+    }
+}

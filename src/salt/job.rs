@@ -1,0 +1,228 @@
+//! Running one job the way Salt's own client does: subscribe to its jid,
+//! publish it, collect returns, and decide that a silent minion is down only
+//! after `saltutil.find_job` rounds (`timeout`, then `gather_job_timeout`).
+//! Returns missed while the event bus was away are read from the master's
+//! job cache at the end.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use rmpv::Value;
+use tokio::time::Instant;
+
+use super::events::Subscription;
+use super::wire::{self, Event};
+use super::{cache, Error, Salt};
+
+/// What to run, on whom, and how long to wait for silent minions.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub fun: String,
+    pub arg: Vec<Value>,
+    /// Exact minion ids (published with `tgt_type: list`).
+    pub targets: Vec<String>,
+    pub timeout: Duration,
+    pub gather_job_timeout: Duration,
+    /// Whether silent minions get `saltutil.find_job` rounds. Without them
+    /// the job ends at `timeout` with whatever has returned.
+    pub check_silent: bool,
+}
+
+/// One minion's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Return {
+    pub value: Value,
+    pub retcode: i64,
+    pub success: bool,
+}
+
+impl Return {
+    pub(super) fn from_data(data: &Value) -> Return {
+        Return {
+            value: wire::get(data, "return").cloned().unwrap_or(Value::Nil),
+            retcode: wire::get(data, "retcode").and_then(Value::as_i64).unwrap_or(0),
+            success: wire::get(data, "success")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        }
+    }
+}
+
+/// How a job ended.
+#[derive(Debug, Clone, Default)]
+pub struct JobOutcome {
+    pub jid: String,
+    /// Minions that returned, with their answers.
+    pub returns: BTreeMap<String, Return>,
+    /// Targets the master has no accepted key for.
+    pub missing: Vec<String>,
+    /// Expected minions that never returned (down, or lost the job).
+    pub silent: Vec<String>,
+}
+
+/// A `saltutil.find_job` round in progress.
+struct Check {
+    sub: Subscription,
+    asked: BTreeSet<String>,
+    answered: BTreeSet<String>,
+    /// Minions that said they are still running the job.
+    running: BTreeSet<String>,
+}
+
+/// Longest any job may take, however often minions say they are busy.
+pub const MAX_JOB_TIME: Duration = Duration::from_secs(3600);
+
+impl Salt {
+    /// Runs `spec` to completion (see the module doc).
+    pub async fn run(&self, spec: &JobSpec) -> Result<JobOutcome, Error> {
+        self.check_up()?;
+        let jid = wire::new_jid();
+        let mut sub = self.events.subscribe(&jid);
+        let generation = self.events.generation();
+        let published = self.publish(&spec.targets, &spec.fun, &spec.arg, &jid).await?;
+        let expected: BTreeSet<String> = published.minions.into_iter().collect();
+        let mut returns = BTreeMap::new();
+        let start = Instant::now();
+        let hard_deadline = start + MAX_JOB_TIME;
+        let mut phase_until = start + spec.timeout;
+        let mut check: Option<Check> = None;
+        while !expected.iter().all(|m| returns.contains_key(m)) {
+            tokio::select! {
+                event = sub.events.recv() => match event {
+                    Some(event) => record_return(&event, &jid, &mut returns),
+                    None => break,
+                },
+                event = next_check_event(&mut check) => {
+                    if let (Some(event), Some(round)) = (event, check.as_mut()) {
+                        record_check(&event, round);
+                    }
+                }
+                () = tokio::time::sleep_until(phase_until.min(hard_deadline)) => {
+                    let now = Instant::now();
+                    if now >= hard_deadline {
+                        break;
+                    }
+                    match check.take() {
+                        None if !spec.check_silent => break,
+                        None => {
+                            let pending: Vec<String> =
+                                expected.iter().filter(|m| !returns.contains_key(*m)).cloned().collect();
+                            check = self.start_check(&jid, pending).await;
+                            if check.is_none() {
+                                break;
+                            }
+                            phase_until = now + spec.gather_job_timeout;
+                        }
+                        Some(round) if !round.running.is_empty() => phase_until = now + spec.timeout,
+                        Some(_) => break,
+                    }
+                }
+            }
+            // A round where every asked minion has answered need not wait
+            // out gather_job_timeout.
+            if let Some(round) = &check {
+                let open = round
+                    .asked
+                    .iter()
+                    .any(|m| !round.answered.contains(m) && !returns.contains_key(m));
+                if !open {
+                    if round.running.is_empty() {
+                        break;
+                    }
+                    check = None;
+                    phase_until = Instant::now() + spec.timeout;
+                }
+            }
+        }
+        let mut silent: Vec<String> = expected
+            .into_iter()
+            .filter(|m| !returns.contains_key(m))
+            .collect();
+        if !silent.is_empty() {
+            if self.events.generation() != generation {
+                log::info!("event bus reconnected during job {jid}; reading the job cache");
+            }
+            let cached = cache::returns(&self.config.cachedir, &jid, &silent).await;
+            silent.retain(|m| !cached.contains_key(m));
+            returns.extend(cached);
+        }
+        Ok(JobOutcome {
+            jid,
+            returns,
+            missing: published.missing,
+            silent,
+        })
+    }
+
+    /// Publishes `saltutil.find_job <jid>` to `pending`; `None` if that is
+    /// impossible (then the silent minions stay silent).
+    async fn start_check(&self, jid: &str, pending: Vec<String>) -> Option<Check> {
+        let check_jid = wire::new_jid();
+        let sub = self.events.subscribe(&check_jid);
+        let arg = [Value::from(jid)];
+        match self
+            .publish(&pending, "saltutil.find_job", &arg, &check_jid)
+            .await
+        {
+            Ok(published) => Some(Check {
+                sub,
+                asked: published.minions.into_iter().collect(),
+                answered: BTreeSet::new(),
+                running: BTreeSet::new(),
+            }),
+            Err(err) => {
+                log::warn!("find_job for {jid} failed: {err}");
+                None
+            }
+        }
+    }
+}
+
+async fn next_check_event(check: &mut Option<Check>) -> Option<Event> {
+    match check {
+        Some(round) => round.sub.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The minion id of a `salt/job/<jid>/ret/<id>` tag.
+fn returner<'t>(tag: &'t str, jid: &str) -> Option<&'t str> {
+    tag.strip_prefix("salt/job/")?
+        .strip_prefix(jid)?
+        .strip_prefix("/ret/")
+        .filter(|id| !id.is_empty())
+}
+
+fn record_return(event: &Event, jid: &str, returns: &mut BTreeMap<String, Return>) {
+    if let Some(id) = returner(&event.tag, jid) {
+        returns.insert(id.to_owned(), Return::from_data(&event.data));
+    }
+}
+
+fn record_check(event: &Event, round: &mut Check) {
+    let Some(rest) = event.tag.strip_prefix("salt/job/") else {
+        return;
+    };
+    let Some((_, id)) = rest.split_once("/ret/") else {
+        return;
+    };
+    let ret = Return::from_data(&event.data);
+    round.answered.insert(id.to_owned());
+    let busy = ret.retcode == 0 && ret.value.as_map().is_some_and(|m| !m.is_empty());
+    if busy {
+        round.running.insert(id.to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_tags() {
+        assert_eq!(returner("salt/job/123/ret/m1", "123"), Some("m1"));
+        assert_eq!(returner("salt/job/123/ret/", "123"), None);
+        assert_eq!(returner("salt/job/1234/ret/m1", "123"), None);
+        assert_eq!(returner("salt/job/123/new", "123"), None);
+    }
+}

@@ -1,0 +1,376 @@
+//! The native Salt client: publishes jobs on the master's request port over
+//! ZeroMQ with the master's key, collects returns from the master event bus,
+//! lists keys from the pki directories and functions from the minions.
+//! Knows nothing of users or HTTP. Wire details: `docs/salt-protocol.md`.
+
+mod cache;
+pub mod config;
+mod events;
+pub mod job;
+pub mod keys;
+mod req;
+pub mod wire;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmpv::Value;
+
+pub use config::MasterConfig;
+pub use job::{JobOutcome, JobSpec};
+pub use keys::KeyList;
+
+/// What can go wrong talking to Salt. Never carries the master's key.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    #[error("salt configuration: {0}")]
+    Config(String),
+    #[error("cannot read the master key file {}: {reason}", path.display())]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("the Salt master is unreachable: {0}")]
+    Down(String),
+    #[error("the Salt master did not answer in time")]
+    Timeout,
+    #[error("too many requests to the Salt master are waiting")]
+    Busy,
+    #[error("the Salt master refused the key (authentication error)")]
+    Auth,
+    #[error("the Salt master answered: {0}")]
+    Master(String),
+    #[error("unexpected answer from the Salt master: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Settings of the client beyond the master's own configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The key file, if not the one the master config implies.
+    pub key_file: Option<PathBuf>,
+    /// REQ sockets (parallel requests to the master).
+    pub sockets: usize,
+    /// Time the master gets to answer one request.
+    pub request_timeout: Duration,
+    /// How long the list of functions is reused before it is refreshed.
+    pub functions_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            key_file: None,
+            sockets: 8,
+            request_timeout: Duration::from_secs(10),
+            functions_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Whether the master answered its last health check.
+#[derive(Debug, Clone)]
+enum Reachable {
+    Unknown,
+    Up,
+    Down(String),
+}
+
+/// The client; one per daemon, shared as `Arc<Salt>`.
+pub struct Salt {
+    config: MasterConfig,
+    key_file: PathBuf,
+    options: Options,
+    req: req::ReqPool,
+    events: events::EventBus,
+    keys: keys::KeyCache,
+    reachable: Mutex<Reachable>,
+    /// The last list of functions and when it was fetched.
+    functions: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
+    /// Single flight for function refreshes.
+    refreshing: tokio::sync::Mutex<()>,
+}
+
+/// How often the master is pinged for `/healthz` and fast 503s.
+const HEALTH_EVERY: Duration = Duration::from_secs(2);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The reply to a publish.
+pub struct Published {
+    pub minions: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+impl Salt {
+    /// Checks the configuration and the key file, then starts the socket
+    /// pool, the event-bus reader and the health loop.
+    pub fn start(config: MasterConfig, options: Options) -> Result<Arc<Salt>, Error> {
+        config.validate()?;
+        let key_file = options.key_file.clone().unwrap_or_else(|| config.key_file());
+        let meta = std::fs::metadata(&key_file).map_err(|err| Error::KeyFile {
+            path: key_file.clone(),
+            reason: err.to_string(),
+        })?;
+        read_key(&key_file)?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            log::warn!(
+                "the master key file {} is readable by group or others (mode {:o}); it is equal to root on every minion",
+                key_file.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+        let salt = Arc::new(Salt {
+            req: req::ReqPool::new(&config.ret_endpoint(), options.sockets)?,
+            events: events::EventBus::start(config.event_socket()),
+            keys: keys::KeyCache::new(config.pki_dir.clone()),
+            key_file,
+            options,
+            config,
+            reachable: Mutex::new(Reachable::Unknown),
+            functions: Mutex::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(health_loop(Arc::downgrade(&salt)));
+        tokio::spawn(functions_loop(Arc::downgrade(&salt)));
+        Ok(salt)
+    }
+
+    pub fn master(&self) -> &MasterConfig {
+        &self.config
+    }
+
+    /// `Ok` when the request server answered the last check and the event
+    /// bus is connected; the reason otherwise.
+    pub fn status(&self) -> Result<(), Error> {
+        match &*self.reachable.lock().unwrap_or_else(|p| p.into_inner()) {
+            Reachable::Down(reason) => return Err(Error::Down(reason.clone())),
+            Reachable::Unknown => return Err(Error::Down("not checked yet".into())),
+            Reachable::Up => {}
+        }
+        self.events.status()
+    }
+
+    /// Like `status`, but a master not yet checked counts as up (the first
+    /// request must not fail just because the daemon started a moment ago).
+    fn check_up(&self) -> Result<(), Error> {
+        if let Reachable::Down(reason) = &*self.reachable.lock().unwrap_or_else(|p| p.into_inner()) {
+            return Err(Error::Down(reason.clone()));
+        }
+        self.events.status()
+    }
+
+    /// Checks the request server with a clear `ping` (no key needed).
+    pub async fn ping_master(&self) -> Result<(), Error> {
+        let payload = wire::envelope(&wire::Ping { cmd: "ping" })?;
+        let reply = wire::decode(&self.req.request(payload, HEALTH_TIMEOUT).await?)?;
+        wire::check_reply(&reply)
+    }
+
+    fn set_reachable(&self, result: &Result<(), Error>) {
+        let mut reachable = self.reachable.lock().unwrap_or_else(|p| p.into_inner());
+        match (result, &*reachable) {
+            (Ok(()), Reachable::Up) => {}
+            (Ok(()), _) => {
+                log::info!("Salt master at {} is reachable", self.config.ret_endpoint());
+                *reachable = Reachable::Up;
+            }
+            (Err(err), previous) => {
+                if !matches!(previous, Reachable::Down(_)) {
+                    log::warn!(
+                        "Salt master at {} is unreachable: {err}",
+                        self.config.ret_endpoint()
+                    );
+                }
+                *reachable = Reachable::Down(err.to_string());
+            }
+        }
+    }
+
+    /// Sends one clear request built by `build` from the key; re-reads the
+    /// key and retries once on an authentication error (3006 rotates it at
+    /// every master start).
+    async fn keyed_request(&self, build: impl Fn(&str) -> Result<Vec<u8>, Error>) -> Result<Value, Error> {
+        for attempt in 0..2 {
+            let key = read_key(&self.key_file)?;
+            let payload = build(&key)?;
+            let reply = match self.req.request(payload, self.options.request_timeout).await {
+                Ok(bytes) => wire::decode(&bytes)?,
+                Err(err) => {
+                    let err = if matches!(err, Error::Timeout) {
+                        Error::Down(err.to_string())
+                    } else {
+                        err
+                    };
+                    self.set_reachable(&Err(err.clone()));
+                    return Err(err);
+                }
+            };
+            match wire::check_reply(&reply) {
+                Err(Error::Auth) if attempt == 0 => log::info!("master key refused; reading it again"),
+                Err(err) => return Err(err),
+                Ok(()) => return Ok(reply),
+            }
+        }
+        Err(Error::Auth)
+    }
+
+    /// Publishes `fun` to exactly `targets` under `jid`.
+    pub async fn publish(
+        &self,
+        targets: &[String],
+        fun: &str,
+        arg: &[Value],
+        jid: &str,
+    ) -> Result<Published, Error> {
+        let reply = self
+            .keyed_request(|key| wire::envelope(&wire::Publish::new(targets, fun, arg, key, jid)))
+            .await?;
+        let load = wire::get(&reply, "load")
+            .ok_or_else(|| Error::Protocol("publish reply without a load".into()))?;
+        Ok(Published {
+            minions: wire::strings(wire::get(load, "minions")),
+            missing: wire::strings(wire::get(load, "missing")),
+        })
+    }
+
+    /// The minion keys. From the pki directories when they can be read,
+    /// else from the master (`wheel key.list_all`).
+    pub async fn keys(&self) -> Result<Arc<KeyList>, Error> {
+        match self.keys.list() {
+            Ok(list) => Ok(list),
+            Err(err) => {
+                log::debug!(
+                    "cannot read {}: {err}; asking the master",
+                    self.config.pki_dir.display()
+                );
+                self.check_up()?;
+                self.wheel_keys().await.map(Arc::new)
+            }
+        }
+    }
+
+    async fn wheel_keys(&self) -> Result<KeyList, Error> {
+        let reply = self
+            .keyed_request(|key| {
+                wire::envelope(&wire::Wheel {
+                    cmd: "wheel",
+                    fun: "key.list_all",
+                    arg: &[],
+                    kwarg: Default::default(),
+                    key,
+                    user: "root",
+                })
+            })
+            .await?;
+        let data =
+            wire::get(&reply, "data").ok_or_else(|| Error::Protocol("wheel reply without data".into()))?;
+        let ret = wire::get(data, "return");
+        if wire::get(data, "success").and_then(Value::as_bool) != Some(true) {
+            let why = ret.and_then(wire::text).unwrap_or("no reason given");
+            return Err(Error::Master(format!("key.list_all failed: {why}")));
+        }
+        let list = |name| wire::strings(ret.and_then(|r| wire::get(r, name)));
+        Ok(KeyList {
+            local: list("local"),
+            minions: list("minions"),
+            minions_pre: list("minions_pre"),
+            minions_rejected: list("minions_rejected"),
+            minions_denied: list("minions_denied"),
+        })
+    }
+
+    /// The sorted execution functions the minions offer, from the cache
+    /// the background loop keeps fresh; fetched now only if there is none.
+    pub async fn functions(&self) -> Result<Arc<Vec<String>>, Error> {
+        let cached = self.functions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match cached {
+            Some((_, list)) => Ok(list),
+            None => self.refresh_functions().await,
+        }
+    }
+
+    async fn refresh_functions(&self) -> Result<Arc<Vec<String>>, Error> {
+        let _single = self.refreshing.lock().await;
+        if let Some((at, list)) = self.functions.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            if at.elapsed() <= self.options.functions_ttl {
+                return Ok(list); // refreshed while this caller waited
+            }
+        }
+        let keys = self.keys().await?;
+        if keys.minions.is_empty() {
+            return Err(Error::Master(
+                "no accepted minion to ask for its functions".into(),
+            ));
+        }
+        // Any live minion's list will do (they are merged), so a down
+        // minion is not waited for beyond `timeout`.
+        let spec = JobSpec {
+            fun: "sys.list_functions".into(),
+            arg: Vec::new(),
+            targets: keys.minions.clone(),
+            timeout: self.config.timeout,
+            gather_job_timeout: self.config.gather_job_timeout,
+            check_silent: false,
+        };
+        let outcome = self.run(&spec).await?;
+        let mut all = BTreeSet::new();
+        for ret in outcome.returns.values() {
+            if let Some(items) = ret.value.as_array() {
+                all.extend(items.iter().filter_map(wire::text).map(str::to_owned));
+            }
+        }
+        if all.is_empty() {
+            return Err(Error::Master("no minion listed its functions".into()));
+        }
+        let list = Arc::new(all.into_iter().collect::<Vec<_>>());
+        *self.functions.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+}
+
+/// Reads the key exactly as the file holds it (no trimming).
+fn read_key(path: &std::path::Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|err| Error::KeyFile {
+        path: path.into(),
+        reason: err.to_string(),
+    })
+}
+
+async fn health_loop(salt: std::sync::Weak<Salt>) {
+    loop {
+        let Some(strong) = salt.upgrade() else { return };
+        let result = strong.ping_master().await;
+        strong.set_reachable(&result);
+        drop(strong);
+        tokio::time::sleep(HEALTH_EVERY).await;
+    }
+}
+
+/// Keeps the function list fresh: fetched once the master answers, then
+/// every `functions_ttl`; retried sooner after a failure.
+async fn functions_loop(salt: std::sync::Weak<Salt>) {
+    const RETRY: Duration = Duration::from_secs(10);
+    // Give the health loop a moment to reach the master first.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    loop {
+        let Some(strong) = salt.upgrade() else { return };
+        let wait = if strong.check_up().is_err() {
+            RETRY
+        } else {
+            match strong.refresh_functions().await {
+                Ok(list) => {
+                    log::debug!("{} Salt functions cached", list.len());
+                    strong.options.functions_ttl
+                }
+                Err(err) => {
+                    log::warn!("cannot list the minions' functions: {err}");
+                    RETRY
+                }
+            }
+        };
+        drop(strong);
+        tokio::time::sleep(wait).await;
+    }
+}
