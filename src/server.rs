@@ -67,6 +67,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
                 ..salt::Options::default()
             };
             let salt = Salt::start(master, options)?;
+            salt.settle(Duration::from_secs(3)).await;
             log::info!(
                 "Salt master: {}, event bus {}, pki {}",
                 salt.master().ret_endpoint(),

@@ -131,6 +131,7 @@ impl From<salt::Error> for ApiError {
             | salt::Error::Timeout
             | salt::Error::Busy
             | salt::Error::Auth
+            | salt::Error::Unanswered(_)
             | salt::Error::KeyFile { .. } => ApiError::Unavailable {
                 message: err.to_string(),
                 retry_after: Duration::from_secs(5),

@@ -40,6 +40,8 @@ pub enum Error {
     Auth,
     #[error("the Salt master answered: {0}")]
     Master(String),
+    #[error("no minion answered: {0}")]
+    Unanswered(String),
     #[error("unexpected answer from the Salt master: {0}")]
     Protocol(String),
     #[error("{0}")]
@@ -159,6 +161,19 @@ impl Salt {
             return Err(Error::Down(reason.clone()));
         }
         self.events.status()
+    }
+
+    /// Waits (at most `within`) until the first health check has answered
+    /// and the event bus is connected, so that the daemon reports the
+    /// master's real state from its first request. A master that is down
+    /// does not stop the daemon from starting.
+    pub async fn settle(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        let result = tokio::time::timeout_at(deadline, self.ping_master()).await;
+        self.set_reachable(&result.unwrap_or(Err(Error::Timeout)));
+        while !self.events.is_connected() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Checks the request server with a clear `ping` (no key needed).
@@ -305,12 +320,13 @@ impl Salt {
             ));
         }
         // Any live minion's list will do (they are merged), so a down
-        // minion is not waited for beyond `timeout`.
+        // minion is not checked with find_job; the wait is long enough for
+        // busy minions, and only the first request ever waits for it.
         let spec = JobSpec {
             fun: "sys.list_functions".into(),
             arg: Vec::new(),
             targets: keys.minions.clone(),
-            timeout: self.config.timeout,
+            timeout: self.config.timeout + self.config.gather_job_timeout,
             gather_job_timeout: self.config.gather_job_timeout,
             check_silent: false,
         };
@@ -322,7 +338,10 @@ impl Salt {
             }
         }
         if all.is_empty() {
-            return Err(Error::Master("no minion listed its functions".into()));
+            return Err(Error::Unanswered(format!(
+                "none of {} minion(s) listed its functions in time",
+                keys.minions.len()
+            )));
         }
         let list = Arc::new(all.into_iter().collect::<Vec<_>>());
         *self.functions.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), list.clone()));
