@@ -65,6 +65,21 @@ pub struct Serve {
     /// connections served at once (default 4096)
     #[argh(option)]
     pub max_connections: Option<usize>,
+    /// tasks running at once (default 64)
+    #[argh(option)]
+    pub task_workers: Option<usize>,
+    /// tasks waiting to run before new ones get 503 (default 10000)
+    #[argh(option)]
+    pub task_queue: Option<usize>,
+    /// seconds finished task records are kept (default 604800, 7 days)
+    #[argh(option)]
+    pub task_retention: Option<u64>,
+    /// longest ?wait= on a task status, in seconds (default 60)
+    #[argh(option)]
+    pub max_wait: Option<u64>,
+    /// base of the Location URLs, e.g. https://salt.example.org (default: from Host)
+    #[argh(option)]
+    pub public_url: Option<String>,
     /// run without a Salt master: users and tokens only
     #[argh(switch)]
     pub no_salt: bool,
@@ -251,6 +266,19 @@ pub fn config_from(flags: Serve) -> Config {
     if let Some(v) = flags.max_connections {
         config.max_connections = v;
     }
+    if let Some(v) = flags.task_workers {
+        config.task_workers = v;
+    }
+    if let Some(v) = flags.task_queue {
+        config.task_queue = v;
+    }
+    if let Some(v) = flags.task_retention {
+        config.task_retention = secs(v);
+    }
+    if let Some(v) = flags.max_wait {
+        config.max_wait = secs(v);
+    }
+    config.public_url = flags.public_url;
     config.salt = (!flags.no_salt).then(|| {
         let mut salt = SaltSettings::new();
         if let Some(v) = flags.salt_config {

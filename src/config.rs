@@ -39,6 +39,17 @@ pub struct Config {
     pub throttle: throttle::Policy,
     /// PBKDF2 computations allowed at once.
     pub hashing_threads: usize,
+    /// Tasks running at once.
+    pub task_workers: usize,
+    /// Tasks waiting to run before submitters get 503.
+    pub task_queue: usize,
+    /// Finished task records older than this are removed.
+    pub task_retention: Duration,
+    /// Longest `?wait=` on a task status.
+    pub max_wait: Duration,
+    /// Base of the `Location` URLs (e.g. `https://salt.example.org`); from
+    /// the request's `Host` when unset.
+    pub public_url: Option<String>,
     /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
     /// users and tokens only, Salt endpoints answer 503).
     pub salt: Option<SaltSettings>,
@@ -117,6 +128,11 @@ impl Config {
             throttle: throttle::Policy::default(),
             // Leave at least one core to serve requests while logins hash.
             hashing_threads: (cores / 2).max(1),
+            task_workers: 64,
+            task_queue: 10_000,
+            task_retention: Duration::from_secs(7 * 86_400),
+            max_wait: Duration::from_secs(60),
+            public_url: None,
             salt: Some(SaltSettings::new()),
         }
     }
@@ -137,6 +153,12 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
+        }
+        if self.task_workers == 0 || self.task_queue == 0 {
+            return Err("--task-workers and --task-queue must be at least 1".into());
+        }
+        if self.task_retention.is_zero() {
+            return Err("--task-retention must be at least 1 second".into());
         }
         if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
             return Err("timeouts must be at least 1 second".into());

@@ -14,8 +14,8 @@
 //!   daemon runs or directly on the database when it does not.
 //! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
 //!
-//! The Salt client (`salt`) and the task pool (`tasks`) join this map in
-//! later steps; see `docs/architecture.md`.
+//! - [`salt`]: the native Salt client (ZeroMQ publish, event bus, keys).
+//! - [`tasks`]: the in-process task pool with durable records and recovery.
 
 pub mod admin;
 pub mod auth;
@@ -27,6 +27,7 @@ pub mod salt;
 pub mod server;
 pub mod store;
 pub mod systemd;
+pub mod tasks;
 
 /// Seconds since the Unix epoch; every timestamp in the API and the store.
 pub fn unix_now() -> u64 {

@@ -22,6 +22,7 @@ use crate::http::{self, AppState};
 use crate::salt::{self, Salt};
 use crate::store::{self, Store};
 use crate::systemd;
+use crate::tasks::{self, TaskPool};
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,15 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         path: config.admin_socket.clone(),
         source,
     })?;
+    let executor = Arc::new(http::PingExecutor { salt: salt.clone() });
+    let settings = tasks::Settings {
+        workers: config.task_workers,
+        queue: config.task_queue,
+        retention: config.task_retention,
+    };
+    let pool = TaskPool::start(store.clone(), executor, settings).await?;
     let state = AppState {
+        tasks: pool.clone(),
         auth: Auth::new(store.clone(), config.throttle.clone(), config.hashing_threads),
         config: config.clone(),
         store: store.clone(),
@@ -114,6 +123,9 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     ));
 
     let result = run(listener, state.clone(), shutdown_signal()).await;
+    // Running tasks get the drain time to finish; the rest is recovered at
+    // the next start.
+    pool.shutdown(config.drain_timeout).await;
 
     // The admin socket goes with the listener: from here on an admin
     // command must not find a daemon that no longer serves.

@@ -7,8 +7,10 @@
 mod error;
 mod functions;
 mod health;
+mod jobs;
 mod keys;
 mod ping;
+mod tasks;
 mod tokens;
 mod users;
 
@@ -25,11 +27,13 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 pub use error::{ApiError, BEARER_CHALLENGE};
+pub use tasks::PingExecutor;
 
 use crate::auth::{Auth, Caller};
 use crate::config::Config;
 use crate::salt::Salt;
 use crate::store::Store;
+use crate::tasks::TaskPool;
 
 /// What every request handler can reach. Each field is a cheap handle.
 #[derive(Clone)]
@@ -39,6 +43,7 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The Salt client; `None` when running with `--no-salt`.
     pub salt: Option<Arc<Salt>>,
+    pub tasks: Arc<TaskPool>,
     /// When the daemon started, for `/healthz`.
     pub started: Instant,
 }
@@ -72,6 +77,11 @@ enum Route {
     Functions,
     Ping,
     PingOne(String),
+    TaskPing,
+    TaskPingOne(String),
+    TaskStatus(String),
+    Jobs,
+    Job(String),
 }
 
 impl Route {
@@ -88,6 +98,11 @@ impl Route {
             ["api", "v1.0", "ping", minion] | ["api", "v1.0", "minions", minion, "ping"] => {
                 Route::PingOne(decode_segment(minion)?)
             }
+            ["api", "v1.0", "tasks", "ping"] | ["api", "v1.0", "tasksping"] => Route::TaskPing,
+            ["api", "v1.0", "tasks", "ping", minion] => Route::TaskPingOne(decode_segment(minion)?),
+            ["api", "v1.0", "tasks", "status", id] => Route::TaskStatus(decode_segment(id)?),
+            ["api", "v1.0", "jobs"] => Route::Jobs,
+            ["api", "v1.0", "jobs", id] => Route::Job(decode_segment(id)?),
             _ => return None,
         };
         Some(route)
@@ -96,9 +111,16 @@ impl Route {
     /// The `Allow` header for a 405 on this route.
     fn allow(&self) -> &'static str {
         match self {
-            Route::Health | Route::Users | Route::User(_) | Route::Keys | Route::Functions => "GET",
+            Route::Health
+            | Route::Users
+            | Route::User(_)
+            | Route::Keys
+            | Route::Functions
+            | Route::TaskStatus(_)
+            | Route::Jobs
+            | Route::Job(_) => "GET",
             Route::Tokens => "POST, DELETE",
-            Route::Ping | Route::PingOne(_) => "POST",
+            Route::Ping | Route::PingOne(_) | Route::TaskPing | Route::TaskPingOne(_) => "POST",
         }
     }
 }
@@ -167,6 +189,11 @@ async fn respond(
         (&Method::GET, Route::Functions) => functions::list(state, &req).await,
         (&Method::POST, Route::Ping) => ping::many(state, &req).await,
         (&Method::POST, Route::PingOne(minion)) => ping::one(state, &req, &minion).await,
+        (&Method::POST, Route::TaskPing) => tasks::ping_many(state, &req).await,
+        (&Method::POST, Route::TaskPingOne(minion)) => tasks::ping_one(state, &req, &minion).await,
+        (&Method::GET, Route::TaskStatus(id)) => tasks::status(state, &req, &id).await,
+        (&Method::GET, Route::Jobs) => jobs::list(state, &req),
+        (&Method::GET, Route::Job(id)) => jobs::get(state, &req, &id),
         (method, route) => Err(ApiError::MethodNotAllowed {
             method: method.to_string(),
             allow: route.allow(),

@@ -16,6 +16,48 @@ use serde::Deserialize;
 use super::{query_param, ApiError, AppState, Req};
 use crate::salt::{JobSpec, Salt};
 
+/// A validated ping: accepted minion ids and how long to wait. The sync
+/// and async endpoints share it, so both refuse the same requests.
+pub struct PingRequest {
+    pub targets: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// Validates `POST .../ping/<minion>`: `<minion>` must be an accepted key.
+pub async fn validate_one(state: &AppState, req: &Req, minion: &str) -> Result<PingRequest, ApiError> {
+    let salt = state.salt()?;
+    let timeout = timeout(state, req, salt)?;
+    let keys = salt.keys().await?;
+    if !keys.is_accepted(minion) {
+        return Err(ApiError::NotFound(format!(
+            "minion {minion:?} is not an accepted key"
+        )));
+    }
+    Ok(PingRequest {
+        targets: vec![minion.to_owned()],
+        timeout,
+    })
+}
+
+/// Validates `POST .../ping` with a target body; unknown ids are dropped.
+pub async fn validate_many(state: &AppState, req: &Req) -> Result<PingRequest, ApiError> {
+    let targets = parse_targets(&req.body)?;
+    let salt = state.salt()?;
+    let timeout = timeout(state, req, salt)?;
+    let keys = salt.keys().await?;
+    let (known, unknown): (Vec<String>, Vec<String>) =
+        targets.into_iter().partition(|id| keys.is_accepted(id));
+    if known.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "none of the targets is an accepted minion key: {unknown:?}"
+        )));
+    }
+    Ok(PingRequest {
+        targets: known,
+        timeout,
+    })
+}
+
 /// # `POST /api/v1.0/ping/<minion>` and `POST /api/v1.0/minions/<minion>/ping` (Bearer)
 ///
 /// - `200 {"<minion>": true}` answered; `false` did not answer in time
@@ -25,16 +67,22 @@ use crate::salt::{JobSpec, Salt};
 /// - `503` the Salt master is unreachable
 pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     super::caller(state, req)?;
-    let salt = state.salt()?;
-    let timeout = timeout(state, req, salt)?;
-    let keys = salt.keys().await?;
-    if !keys.is_accepted(minion) {
-        return Err(ApiError::NotFound(format!(
-            "minion {minion:?} is not an accepted key"
-        )));
-    }
-    let answers = ping(salt, vec![minion.to_owned()], timeout).await?;
-    Ok(super::json(StatusCode::OK, &answers))
+    let ping = validate_one(state, req, minion).await?;
+    answer(state.salt()?, &ping, None, false).await
+}
+
+/// # `POST /api/v1.0/ping` with `{"target": ["m1", "m2"]}` or `{"target": "m1"}` (Bearer)
+///
+/// - `200 {"m1": true, "m2": false}`; ids that are not accepted keys are
+///   left out of the run and of the answer
+/// - `400` missing or malformed body, missing `target`, wrong type
+/// - `401` no valid token
+/// - `404` none of the ids is an accepted key
+/// - `503` the Salt master is unreachable
+pub async fn many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
+    super::caller(state, req)?;
+    let ping = validate_many(state, req).await?;
+    answer(state.salt()?, &ping, None, false).await
 }
 
 /// The body of `POST /api/v1.0/ping`: one id or a list of ids.
@@ -49,31 +97,6 @@ struct Targets {
 enum Target {
     One(String),
     Many(Vec<String>),
-}
-
-/// # `POST /api/v1.0/ping` with `{"target": ["m1", "m2"]}` or `{"target": "m1"}` (Bearer)
-///
-/// - `200 {"m1": true, "m2": false}`; ids that are not accepted keys are
-///   left out of the run and of the answer
-/// - `400` missing or malformed body, missing `target`, wrong type
-/// - `401` no valid token
-/// - `404` none of the ids is an accepted key
-/// - `503` the Salt master is unreachable
-pub async fn many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    super::caller(state, req)?;
-    let targets = parse_targets(&req.body)?;
-    let salt = state.salt()?;
-    let timeout = timeout(state, req, salt)?;
-    let keys = salt.keys().await?;
-    let (known, unknown): (Vec<String>, Vec<String>) =
-        targets.into_iter().partition(|id| keys.is_accepted(id));
-    if known.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "none of the targets is an accepted minion key: {unknown:?}"
-        )));
-    }
-    let answers = ping(salt, known, timeout).await?;
-    Ok(super::json(StatusCode::OK, &answers))
 }
 
 fn parse_targets(body: &[u8]) -> Result<BTreeSet<String>, ApiError> {
@@ -120,31 +143,38 @@ fn timeout(state: &AppState, req: &Req, salt: &Salt) -> Result<Duration, ApiErro
     }
 }
 
-async fn ping(
+/// Runs a validated ping and renders the answer (or the error) exactly as
+/// the synchronous endpoint does; the task pool stores what this returns.
+pub async fn answer(
     salt: &Salt,
-    targets: Vec<String>,
-    timeout: Duration,
-) -> Result<BTreeMap<String, bool>, ApiError> {
+    ping: &PingRequest,
+    jid: Option<String>,
+    attach: bool,
+) -> Result<Response<Full<Bytes>>, ApiError> {
     let spec = JobSpec {
-        fun: "test.ping".into(),
-        arg: Vec::new(),
-        targets: targets.clone(),
-        timeout,
-        gather_job_timeout: salt.master().gather_job_timeout,
-        check_silent: true,
+        jid,
+        attach,
+        ..JobSpec::new(
+            "test.ping",
+            ping.targets.clone(),
+            ping.timeout,
+            salt.master().gather_job_timeout,
+        )
     };
     let outcome = salt.run(&spec).await?;
-    Ok(targets
-        .into_iter()
+    let answers: BTreeMap<&String, bool> = ping
+        .targets
+        .iter()
         .filter(|id| !outcome.missing.contains(id))
         .map(|id| {
             let up = outcome
                 .returns
-                .get(&id)
+                .get(id)
                 .is_some_and(|r| r.value == Value::Boolean(true));
             (id, up)
         })
-        .collect())
+        .collect();
+    Ok(super::json(StatusCode::OK, &answers))
 }
 
 #[cfg(test)]

@@ -45,6 +45,15 @@ pub async fn returns(cachedir: &Path, jid: &str, minions: &[String]) -> BTreeMap
     .unwrap_or_default()
 }
 
+/// The minions the master expected for `jid` (`.minions.p`), if the job
+/// is in the cache: proof that it was published.
+pub async fn expected(cachedir: &Path, jid: &str) -> Option<Vec<String>> {
+    let path = job_dir(cachedir, jid).join(".minions.p");
+    let bytes = tokio::fs::read(path).await.ok()?;
+    let value = wire::decode(&bytes).ok()?;
+    Some(wire::strings(Some(&value)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +76,13 @@ mod tests {
         let got = returns(cache.path(), jid, &["m1".into(), "m2".into(), "../x".into()]).await;
         assert_eq!(got.len(), 1);
         assert_eq!(got["m1"].value, Value::Boolean(true));
+        assert_eq!(expected(cache.path(), jid).await, None);
+        let mut list = Vec::new();
+        rmpv::encode::write_value(&mut list, &Value::Array(vec!["m1".into(), "m2".into()])).unwrap();
+        std::fs::write(job_dir(cache.path(), jid).join(".minions.p"), list).unwrap();
+        assert_eq!(
+            expected(cache.path(), jid).await,
+            Some(vec!["m1".into(), "m2".into()])
+        );
     }
 }

@@ -26,6 +26,29 @@ pub struct JobSpec {
     /// Whether silent minions get `saltutil.find_job` rounds. Without them
     /// the job ends at `timeout` with whatever has returned.
     pub check_silent: bool,
+    /// The jid to use; a new one when `None`.
+    pub jid: Option<String>,
+    /// Re-attach to a job that may already have been published under
+    /// `jid` (after a restart): if the master's job cache has it, collect
+    /// its returns instead of publishing again; else publish it (minions
+    /// ignore a jid they have already seen, so this is safe).
+    pub attach: bool,
+}
+
+impl JobSpec {
+    /// `fun` on `targets`, with find_job checks, a new jid, no re-attach.
+    pub fn new(fun: &str, targets: Vec<String>, timeout: Duration, gather_job_timeout: Duration) -> JobSpec {
+        JobSpec {
+            fun: fun.into(),
+            arg: Vec::new(),
+            targets,
+            timeout,
+            gather_job_timeout,
+            check_silent: true,
+            jid: None,
+            attach: false,
+        }
+    }
 }
 
 /// One minion's answer.
@@ -76,12 +99,26 @@ impl Salt {
     /// Runs `spec` to completion (see the module doc).
     pub async fn run(&self, spec: &JobSpec) -> Result<JobOutcome, Error> {
         self.check_up()?;
-        let jid = wire::new_jid();
+        let jid = spec.jid.clone().unwrap_or_else(wire::new_jid);
         let mut sub = self.events.subscribe(&jid);
         let generation = self.events.generation();
-        let published = self.publish(&spec.targets, &spec.fun, &spec.arg, &jid).await?;
-        let expected: BTreeSet<String> = published.minions.into_iter().collect();
         let mut returns = BTreeMap::new();
+        let cached = match spec.attach {
+            true => cache::expected(&self.config.cachedir, &jid).await,
+            false => None,
+        };
+        let published = match cached {
+            Some(minions) => {
+                log::info!("re-attaching to job {jid} ({} minion(s))", minions.len());
+                returns = cache::returns(&self.config.cachedir, &jid, &minions).await;
+                super::Published {
+                    minions,
+                    missing: Vec::new(),
+                }
+            }
+            None => self.publish(&spec.targets, &spec.fun, &spec.arg, &jid).await?,
+        };
+        let expected: BTreeSet<String> = published.minions.into_iter().collect();
         let start = Instant::now();
         let hard_deadline = start + MAX_JOB_TIME;
         let mut phase_until = start + spec.timeout;

@@ -323,12 +323,13 @@ impl Salt {
         // minion is not checked with find_job; the wait is long enough for
         // busy minions, and only the first request ever waits for it.
         let spec = JobSpec {
-            fun: "sys.list_functions".into(),
-            arg: Vec::new(),
-            targets: keys.minions.clone(),
-            timeout: self.config.timeout + self.config.gather_job_timeout,
-            gather_job_timeout: self.config.gather_job_timeout,
             check_silent: false,
+            ..JobSpec::new(
+                "sys.list_functions",
+                keys.minions.clone(),
+                self.config.timeout + self.config.gather_job_timeout,
+                self.config.gather_job_timeout,
+            )
         };
         let outcome = self.run(&spec).await?;
         let mut all = BTreeSet::new();

@@ -4,7 +4,7 @@
 use super::Error;
 
 /// The schema this build writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const KEY: &[u8] = b"schema_version";
 
@@ -21,6 +21,11 @@ pub fn run(meta: &sled::Tree) -> Result<u32, Error> {
         // v1: the initial layout (userid_user, username_userid,
         // tokenhash_token, userid_tokenhash, meta). Nothing to convert.
         version = write(meta, 1)?;
+    }
+    if version < 2 {
+        // v2: task records (taskid_task, created_taskid,
+        // usercreated_taskid). New trees only.
+        version = write(meta, 2)?;
     }
     Ok(version)
 }

@@ -7,6 +7,7 @@
 //! - `tokenhash_token`: SHA-256 of a token → [`Token`]
 //! - `userid_tokenhash`: user id ++ token hash → empty (to revoke a user's tokens)
 //! - `meta`: `schema_version`, `next_user_id`
+//! - task records and their indexes: see `tasks`
 //!
 //! Every method here blocks (sled does I/O); async callers run writes on the
 //! blocking pool. Plain reads are served from sled's page cache.
@@ -14,6 +15,7 @@
 mod codec;
 pub mod migrate;
 mod records;
+mod tasks;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use sled::Tree;
 
 pub use records::{PasswordHash, Token, User};
+pub use tasks::{Task, TaskKind, TaskResponse, TaskState};
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +70,9 @@ pub struct Store {
     tokens: Tree,
     user_tokens: Tree,
     meta: Tree,
+    tasks: Tree,
+    task_created: Tree,
+    task_user: Tree,
     /// Serialises the writes that must see a consistent set of a user's
     /// tokens (issue, revoke-all, delete): revoking scans `userid_tokenhash`
     /// before its transaction, and a token issued in between must not escape.
@@ -108,6 +114,9 @@ impl Store {
             user_names: db.open_tree(USER_NAMES)?,
             tokens: db.open_tree(TOKENS)?,
             user_tokens: db.open_tree(USER_TOKENS)?,
+            tasks: db.open_tree(tasks::TASKS)?,
+            task_created: db.open_tree(tasks::CREATED)?,
+            task_user: db.open_tree(tasks::USER_CREATED)?,
             meta,
             db,
             writes: Arc::new(Mutex::new(())),

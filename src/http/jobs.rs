@@ -1,0 +1,124 @@
+//! `/api/v1.0/jobs`: the caller's task records, newest first.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+use super::tasks::parse_id;
+use super::{query_param, ApiError, AppState, Req};
+use crate::store::{self, Task};
+
+#[derive(Serialize)]
+struct JobView {
+    id: String,
+    state: &'static str,
+    user_id: u64,
+    function: String,
+    target: Vec<String>,
+    jid: Option<String>,
+    created_at: u64,
+    started_at: Option<u64>,
+    finished_at: Option<u64>,
+    /// The final answer: its HTTP status and JSON body.
+    result: Option<serde_json::Value>,
+    _links: Links,
+}
+
+#[derive(Serialize)]
+struct Links {
+    #[serde(rename = "self")]
+    this: String,
+    status: String,
+}
+
+fn view(id: [u8; 16], task: Task) -> JobView {
+    let id = uuid::Uuid::from_bytes(id).to_string();
+    let result = task.response.map(|r| {
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
+        serde_json::json!({"status": r.status, "body": body})
+    });
+    JobView {
+        state: task.state.as_str(),
+        user_id: task.user_id,
+        function: task.function,
+        target: task.target,
+        jid: task.jid,
+        created_at: task.created_us / 1_000_000,
+        started_at: task.started_at,
+        finished_at: task.finished_at,
+        result,
+        _links: Links {
+            this: format!("/api/v1.0/jobs/{id}"),
+            status: format!("/api/v1.0/tasks/status/{id}"),
+        },
+        id,
+    }
+}
+
+const DEFAULT_LIMIT: usize = 50;
+const MAX_LIMIT: usize = 500;
+
+/// # `GET /api/v1.0/jobs[?limit=<n>&after=<id>]` (Bearer)
+///
+/// - `200 {"jobs": [Job, ...], "next": "<id>" | null}`: the caller's tasks,
+///   newest first; pass `next` as `after` for the next page
+/// - `400` bad `limit` (1 to 500) or an `after` that is not one of the
+///   caller's jobs · `401` no valid token
+pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = super::caller(state, req)?;
+    let limit = match query_param(req, "limit") {
+        None => DEFAULT_LIMIT,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) && text.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit must be an integer from 1 to {MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    let after = match query_param(req, "after") {
+        None => None,
+        Some(text) => {
+            Some(parse_id(text).ok_or_else(|| ApiError::BadRequest("after is not a job id".into()))?)
+        }
+    };
+    let page = match state.store.user_tasks(caller.user_id, limit + 1, after.as_ref()) {
+        Err(store::Error::NotFound { .. }) => {
+            return Err(ApiError::BadRequest("after is not one of your jobs".into()))
+        }
+        other => other?,
+    };
+    let more = page.len() > limit;
+    let jobs: Vec<JobView> = page
+        .into_iter()
+        .take(limit)
+        .map(|(id, task)| view(id, task))
+        .collect();
+    let next = if more {
+        jobs.last().map(|j| j.id.clone())
+    } else {
+        None
+    };
+    Ok(super::json(
+        StatusCode::OK,
+        &serde_json::json!({"jobs": jobs, "next": next}),
+    ))
+}
+
+/// # `GET /api/v1.0/jobs/<id>` (Bearer)
+///
+/// - `200 Job`: state, function, target, Salt jid, times, result
+/// - `401` no valid token · `404` unknown id, or another user's job
+pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = super::caller(state, req)?;
+    let not_found = || ApiError::NotFound(format!("no job with id {id:?}"));
+    let task_id = parse_id(id).ok_or_else(not_found)?;
+    let task = state
+        .store
+        .task(&task_id)?
+        .filter(|t| t.user_id == caller.user_id)
+        .ok_or_else(not_found)?;
+    Ok(super::json(StatusCode::OK, &view(task_id, task)))
+}

@@ -1,0 +1,176 @@
+//! Asynchronous pings: `POST /api/v1.0/tasks/ping[/<minion>]` (and the old
+//! README's `/api/v1.0/tasksping`) answer 202 with a `Location`;
+//! `GET /api/v1.0/tasks/status/<id>` answers 202 until the task is done,
+//! then exactly what the synchronous call would have answered.
+//! Also the [`Executor`] that runs ping tasks for the pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, LOCATION};
+use hyper::{Response, StatusCode};
+
+use super::ping::{self, PingRequest};
+use super::{query_param, ApiError, AppState, Req};
+use crate::salt::Salt;
+use crate::store::{Task, TaskKind, TaskResponse, TaskState};
+use crate::tasks::{self, Executor, SubmitError, Work};
+
+/// # `POST /api/v1.0/tasks/ping/<minion>` (Bearer)
+///
+/// - `202` empty, `Location: http://<host>/api/v1.0/tasks/status/<id>`
+/// - `400`, `401`, `404`, `503` as `POST /api/v1.0/ping/<minion>`, before
+///   any task is made; `503` also when the task queue is full
+pub async fn ping_one(state: &AppState, req: &Req, minion: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = super::caller(state, req)?;
+    let ping = ping::validate_one(state, req, minion).await?;
+    submit(state, req, caller.user_id, ping).await
+}
+
+/// # `POST /api/v1.0/tasks/ping` and `POST /api/v1.0/tasksping` (Bearer)
+///
+/// - `202` empty, with `Location` as above
+/// - `400`, `401`, `404`, `503` as `POST /api/v1.0/ping`
+pub async fn ping_many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = super::caller(state, req)?;
+    let ping = ping::validate_many(state, req).await?;
+    submit(state, req, caller.user_id, ping).await
+}
+
+async fn submit(
+    state: &AppState,
+    req: &Req,
+    user_id: u64,
+    ping: PingRequest,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let task = Task {
+        user_id,
+        kind: TaskKind::Ping,
+        function: "test.ping".into(),
+        target: ping.targets,
+        timeout: ping.timeout.as_secs(),
+        state: TaskState::Queued,
+        jid: None,
+        created_us: tasks::now_us(),
+        started_at: None,
+        finished_at: None,
+        response: None,
+        attempts: 0,
+    };
+    let id = state.tasks.submit(task).await.map_err(|err| match err {
+        SubmitError::Full | SubmitError::ShuttingDown => ApiError::Unavailable {
+            message: format!("{err}; retry later"),
+            retry_after: Duration::from_secs(1),
+        },
+        SubmitError::Store(err) => err.into(),
+    })?;
+    Ok(accepted(state, req, id))
+}
+
+/// `202` with the status URL.
+fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Response<Full<Bytes>> {
+    let base = match &state.config.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let host = req.parts.headers.get(HOST).and_then(|h| h.to_str().ok());
+            format!(
+                "http://{}",
+                host.map_or_else(|| state.config.listen.to_string(), str::to_owned)
+            )
+        }
+    };
+    let location = format!("{base}/api/v1.0/tasks/status/{}", uuid::Uuid::from_bytes(id));
+    let mut response = super::empty(StatusCode::ACCEPTED);
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(LOCATION, value);
+    }
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static("Location"),
+    );
+    response
+}
+
+/// A task id from the path; `None` for anything that is not a uuid.
+pub fn parse_id(text: &str) -> Option<[u8; 16]> {
+    uuid::Uuid::parse_str(text).ok().map(|u| *u.as_bytes())
+}
+
+/// # `GET /api/v1.0/tasks/status/<id>[?wait=<seconds>]` (Bearer)
+///
+/// - `202` empty with `Location` while queued or running (after waiting up
+///   to `wait` seconds, capped, for it to finish)
+/// - the synchronous call's status and body once finished
+/// - `400` bad `wait` · `401` no valid token · `404` unknown id, or
+///   another user's task
+pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let caller = super::caller(state, req)?;
+    let not_found = || ApiError::NotFound(format!("no task with id {id:?}"));
+    let task_id = parse_id(id).ok_or_else(not_found)?;
+    let wait = match query_param(req, "wait") {
+        None => Duration::ZERO,
+        Some(text) => match text.parse::<u64>() {
+            Ok(secs) if text.bytes().all(|b| b.is_ascii_digit()) => {
+                Duration::from_secs(secs).min(state.config.max_wait)
+            }
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "wait parameter is not a non-negative integer".into(),
+                ))
+            }
+        },
+    };
+    let task = state.tasks.wait(task_id, wait).await?;
+    let task = task
+        .filter(|t| t.user_id == caller.user_id)
+        .ok_or_else(not_found)?;
+    match task.response {
+        Some(stored) if task.state.is_final() => Ok(replay(stored)),
+        _ => Ok(accepted(state, req, task_id)),
+    }
+}
+
+/// A stored answer as a response.
+fn replay(stored: TaskResponse) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(Full::new(Bytes::from(stored.body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Runs ping tasks for the pool, answering as the synchronous call does.
+pub struct PingExecutor {
+    pub salt: Option<Arc<Salt>>,
+}
+
+impl Executor for PingExecutor {
+    fn execute(&self, task: &Task, jid: String, attach: bool) -> Work {
+        let salt = self.salt.clone();
+        let ping = PingRequest {
+            targets: task.target.clone(),
+            timeout: Duration::from_secs(task.timeout),
+        };
+        Box::pin(async move {
+            let response = match &salt {
+                Some(salt) => ping::answer(salt, &ping, Some(jid), attach).await,
+                None => Err(ApiError::Unavailable {
+                    message: "this projetyd runs without a Salt master (--no-salt)".into(),
+                    retry_after: Duration::from_secs(3600),
+                }),
+            };
+            let response = response.unwrap_or_else(ApiError::into_response);
+            let status = response.status().as_u16();
+            let body = match response.into_body().collect().await {
+                Ok(collected) => collected.to_bytes().to_vec(),
+                Err(never) => match never {},
+            };
+            TaskResponse { status, body }
+        })
+    }
+}

@@ -1,0 +1,296 @@
+//! Task records: the durable half of the task pool.
+//!
+//! Trees:
+//! - `taskid_task`: uuid (16 bytes) → [`Task`]
+//! - `created_taskid`: created (µs, u64 BE) ++ uuid → empty (retention sweep)
+//! - `usercreated_taskid`: user id ++ created ++ uuid → empty (a user's
+//!   tasks, newest first, paginated)
+//!
+//! A record and its index entries are written in one transaction.
+
+use serde::{Deserialize, Serialize};
+use sled::transaction::Transactional;
+
+use super::codec::{self, Record};
+use super::{unwrap_tx, Error, Store};
+
+/// What a task does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskKind {
+    /// `test.ping` to exact minion ids; answers like `POST /ping`.
+    Ping,
+}
+
+/// Where a task is in its life. Queued → Running → Done | Failed; a task
+/// that could not be recovered after a crash ends as Interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Interrupted,
+}
+
+impl TaskState {
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Done | TaskState::Failed | TaskState::Interrupted)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+            TaskState::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The answer a finished task gives: exactly what the synchronous call
+/// would have answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskResponse {
+    pub status: u16,
+    /// JSON.
+    pub body: Vec<u8>,
+}
+
+/// A task record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub user_id: u64,
+    pub kind: TaskKind,
+    pub function: String,
+    /// Exact minion ids.
+    pub target: Vec<String>,
+    /// Seconds before silent minions are checked.
+    pub timeout: u64,
+    pub state: TaskState,
+    /// The Salt job id, recorded before the job is published.
+    pub jid: Option<String>,
+    /// Microseconds since the epoch (orders the indexes).
+    pub created_us: u64,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub response: Option<TaskResponse>,
+    /// Times a run was started; a task that keeps taking the daemon down
+    /// with it is given up after a few.
+    pub attempts: u32,
+}
+
+impl Record for Task {
+    const VERSION: u8 = 1;
+}
+
+pub(super) const TASKS: &str = "taskid_task";
+pub(super) const CREATED: &str = "created_taskid";
+pub(super) const USER_CREATED: &str = "usercreated_taskid";
+
+fn created_key(task: &Task, id: &[u8; 16]) -> Vec<u8> {
+    [&task.created_us.to_be_bytes()[..], id].concat()
+}
+
+fn user_key(task: &Task, id: &[u8; 16]) -> Vec<u8> {
+    [
+        &task.user_id.to_be_bytes()[..],
+        &task.created_us.to_be_bytes(),
+        id,
+    ]
+    .concat()
+}
+
+fn id_of(tree: &'static str, key: &[u8]) -> Result<[u8; 16], Error> {
+    key.get(key.len().saturating_sub(16)..)
+        .and_then(|tail| tail.try_into().ok())
+        .ok_or_else(|| Error::Corrupt {
+            tree,
+            key: codec::hex(key),
+            reason: "key too short for a task id".into(),
+        })
+}
+
+impl Store {
+    /// Writes a new task with its index entries.
+    pub fn insert_task(&self, id: &[u8; 16], task: &Task) -> Result<(), Error> {
+        let value = codec::encode(task)?;
+        let (created, by_user) = (created_key(task, id), user_key(task, id));
+        let result =
+            (&self.tasks, &self.task_created, &self.task_user).transaction(|(tasks, created_t, user_t)| {
+                tasks.insert(&id[..], value.as_slice())?;
+                created_t.insert(created.as_slice(), &[])?;
+                user_t.insert(by_user.as_slice(), &[])?;
+                Ok(())
+            });
+        unwrap_tx(result)
+    }
+
+    /// Replaces a task's record (its indexes do not change).
+    pub fn update_task(&self, id: &[u8; 16], task: &Task) -> Result<(), Error> {
+        self.tasks.insert(id, codec::encode(task)?)?;
+        Ok(())
+    }
+
+    pub fn task(&self, id: &[u8; 16]) -> Result<Option<Task>, Error> {
+        match self.tasks.get(id)? {
+            Some(bytes) => Ok(Some(codec::decode(TASKS, id, &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Tasks that are not finished (for recovery at start), oldest first.
+    pub fn unfinished_tasks(&self) -> Result<Vec<([u8; 16], Task)>, Error> {
+        let mut out = Vec::new();
+        for entry in self.task_created.iter() {
+            let (key, _) = entry?;
+            let id = id_of(CREATED, &key)?;
+            if let Some(task) = self.task(&id)? {
+                if !task.state.is_final() {
+                    out.push((id, task));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A user's tasks, newest first: at most `limit`, strictly older than
+    /// the task `after` if given (`NotFound` if `after` is not theirs).
+    pub fn user_tasks(
+        &self,
+        user_id: u64,
+        limit: usize,
+        after: Option<&[u8; 16]>,
+    ) -> Result<Vec<([u8; 16], Task)>, Error> {
+        let prefix = user_id.to_be_bytes();
+        let upper = match after {
+            None => {
+                let mut end = prefix.to_vec();
+                end.extend_from_slice(&[0xff; 24]);
+                end
+            }
+            Some(id) => {
+                let task =
+                    self.task(id)?
+                        .filter(|t| t.user_id == user_id)
+                        .ok_or_else(|| Error::NotFound {
+                            what: "task",
+                            key: uuid::Uuid::from_bytes(*id).to_string(),
+                        })?;
+                user_key(&task, id)
+            }
+        };
+        let mut out = Vec::new();
+        for entry in self.task_user.range(prefix.to_vec()..upper).rev() {
+            if out.len() == limit {
+                break;
+            }
+            let (key, _) = entry?;
+            let id = id_of(USER_CREATED, &key)?;
+            if let Some(task) = self.task(&id)? {
+                out.push((id, task));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes finished tasks created before `before_us`; returns how many.
+    /// Unfinished ones are kept whatever their age.
+    pub fn purge_tasks(&self, before_us: u64) -> Result<usize, Error> {
+        let mut removed = 0;
+        for entry in self.task_created.range(..before_us.to_be_bytes().to_vec()) {
+            let (key, _) = entry?;
+            let id = id_of(CREATED, &key)?;
+            let Some(task) = self.task(&id)? else {
+                self.task_created.remove(&key)?;
+                continue;
+            };
+            if !task.state.is_final() {
+                continue;
+            }
+            let by_user = user_key(&task, &id);
+            let result =
+                (&self.tasks, &self.task_created, &self.task_user).transaction(|(tasks, created, user)| {
+                    tasks.remove(&id[..])?;
+                    created.remove(&*key)?;
+                    user.remove(by_user.as_slice())?;
+                    Ok(())
+                });
+            unwrap_tx(result)?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(user_id: u64, created_us: u64, state: TaskState) -> Task {
+        Task {
+            user_id,
+            kind: TaskKind::Ping,
+            function: "test.ping".into(),
+            target: vec!["m1".into()],
+            timeout: 5,
+            state,
+            jid: None,
+            created_us,
+            started_at: None,
+            finished_at: None,
+            response: None,
+            attempts: 0,
+        }
+    }
+
+    #[test]
+    fn round_trip_update_and_unfinished() {
+        let store = Store::temporary().unwrap();
+        store
+            .insert_task(&[1; 16], &task(1, 10, TaskState::Queued))
+            .unwrap();
+        store
+            .insert_task(&[2; 16], &task(1, 20, TaskState::Done))
+            .unwrap();
+        let mut running = task(1, 10, TaskState::Running);
+        running.jid = Some("20261126000000000001".into());
+        store.update_task(&[1; 16], &running).unwrap();
+        assert_eq!(store.task(&[1; 16]).unwrap(), Some(running.clone()));
+        assert_eq!(store.unfinished_tasks().unwrap(), vec![([1; 16], running)]);
+    }
+
+    #[test]
+    fn listing_is_per_user_newest_first_and_paginated() {
+        let store = Store::temporary().unwrap();
+        for (i, user) in [(1u8, 1u64), (2, 2), (3, 1), (4, 1)] {
+            store
+                .insert_task(&[i; 16], &task(user, u64::from(i), TaskState::Done))
+                .unwrap();
+        }
+        let ids = |v: Vec<([u8; 16], Task)>| v.into_iter().map(|(id, _)| id[0]).collect::<Vec<_>>();
+        assert_eq!(ids(store.user_tasks(1, 10, None).unwrap()), [4, 3, 1]);
+        assert_eq!(ids(store.user_tasks(1, 2, None).unwrap()), [4, 3]);
+        assert_eq!(ids(store.user_tasks(1, 2, Some(&[3; 16])).unwrap()), [1]);
+        assert_eq!(ids(store.user_tasks(2, 10, None).unwrap()), [2]);
+        assert!(store.user_tasks(2, 10, Some(&[3; 16])).is_err(), "not theirs");
+    }
+
+    #[test]
+    fn purge_removes_old_finished_tasks_only() {
+        let store = Store::temporary().unwrap();
+        store
+            .insert_task(&[1; 16], &task(1, 10, TaskState::Done))
+            .unwrap();
+        store
+            .insert_task(&[2; 16], &task(1, 11, TaskState::Running))
+            .unwrap();
+        store
+            .insert_task(&[3; 16], &task(1, 30, TaskState::Failed))
+            .unwrap();
+        assert_eq!(store.purge_tasks(20).unwrap(), 1);
+        assert!(store.task(&[1; 16]).unwrap().is_none());
+        assert!(store.task(&[2; 16]).unwrap().is_some());
+        assert_eq!(store.user_tasks(1, 10, None).unwrap().len(), 2);
+    }
+}

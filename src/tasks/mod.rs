@@ -1,0 +1,319 @@
+//! The in-process task pool that replaces Celery and Redis: bounded queue,
+//! bounded concurrency, durable records (queued → running → done | failed),
+//! recovery at start, long-polling, retention.
+//!
+//! A task is written and flushed before its submitter answers 202, and its
+//! jid is written before its job is published, so a crash at any point
+//! leaves a record that the next start can finish: queued ones run again,
+//! running ones re-attach to their jid. What a task does is given by an
+//! [`Executor`] (the HTTP layer's, which answers exactly as the synchronous
+//! call would); this module never sees HTTP.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use crate::store::{self, Store, Task, TaskResponse, TaskState};
+use crate::unix_now;
+
+/// The work of one task, ending in the response it answers with.
+pub type Work = Pin<Box<dyn Future<Output = TaskResponse> + Send>>;
+
+/// Turns a task record into its work.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `task` under Salt job id `jid`; `attach` after a restart, when
+    /// the job may already have been published.
+    fn execute(&self, task: &Task, jid: String, attach: bool) -> Work;
+}
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Tasks running at once.
+    pub workers: usize,
+    /// Tasks waiting to run before submitters get 503.
+    pub queue: usize,
+    /// Finished tasks older than this are removed.
+    pub retention: Duration,
+}
+
+/// Why a task could not be accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the task queue is full")]
+    Full,
+    #[error("the daemon is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// After this many starts that never finished, a task is given up.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// The pool; shared as `Arc<TaskPool>`.
+pub struct TaskPool {
+    store: Store,
+    executor: Arc<dyn Executor>,
+    settings: Settings,
+    queue: mpsc::Sender<[u8; 16]>,
+    /// Permits for running tasks; shutdown takes them all to know when
+    /// running tasks are done.
+    workers: Arc<Semaphore>,
+    accepting: AtomicBool,
+    /// Wakes the dispatcher for shutdown.
+    stop: Notify,
+    /// Long-pollers per task, woken when it finishes.
+    waiters: Mutex<HashMap<[u8; 16], Arc<Notify>>>,
+}
+
+impl TaskPool {
+    /// Starts the pool: recovers what the last run left unfinished, then
+    /// runs queued tasks and sweeps old ones.
+    pub async fn start(
+        store: Store,
+        executor: Arc<dyn Executor>,
+        settings: Settings,
+    ) -> Result<Arc<TaskPool>, store::Error> {
+        let (queue, receiver) = mpsc::channel(settings.queue.max(1));
+        let pool = Arc::new(TaskPool {
+            workers: Arc::new(Semaphore::new(settings.workers.max(1))),
+            store,
+            executor,
+            settings,
+            queue,
+            accepting: AtomicBool::new(true),
+            stop: Notify::new(),
+            waiters: Mutex::new(HashMap::new()),
+        });
+        pool.clone().recover().await?;
+        tokio::spawn(pool.clone().dispatch(receiver));
+        tokio::spawn(sweep(Arc::downgrade(&pool)));
+        Ok(pool)
+    }
+
+    fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, store::Error> + Send + 'static,
+    ) -> impl Future<Output = Result<T, store::Error>> {
+        let store = self.store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || f(&store))
+                .await
+                .map_err(|err| store::Error::Encode {
+                    reason: format!("a blocking task failed: {err}"),
+                })?
+        }
+    }
+
+    /// Records `task` (durably) and queues it; returns its id.
+    pub async fn submit(&self, mut task: Task) -> Result<[u8; 16], SubmitError> {
+        if !self.accepting.load(Ordering::Acquire) {
+            return Err(SubmitError::ShuttingDown);
+        }
+        let slot = self.queue.try_reserve().map_err(|_| SubmitError::Full)?;
+        let id = *uuid::Uuid::new_v4().as_bytes();
+        task.state = TaskState::Queued;
+        let record = task.clone();
+        self.blocking(move |store| {
+            store.insert_task(&id, &record)?;
+            store.flush()
+        })
+        .await?;
+        slot.send(id);
+        Ok(id)
+    }
+
+    /// The task `id`, once it is finished or `wait` has passed (at once
+    /// for a zero wait); `None` if there is no such task.
+    pub async fn wait(&self, id: [u8; 16], wait: Duration) -> Result<Option<Task>, store::Error> {
+        let notify = self.waiters().entry(id).or_default().clone();
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut task = self.blocking(move |store| store.task(&id)).await?;
+        let pending = task.as_ref().is_some_and(|t| !t.state.is_final()) && !wait.is_zero();
+        if pending && tokio::time::timeout(wait, notified).await.is_ok() {
+            task = self.blocking(move |store| store.task(&id)).await?;
+        }
+        let mut waiters = self.waiters();
+        if waiters
+            .get(&id)
+            .is_some_and(|n| Arc::ptr_eq(n, &notify) && Arc::strong_count(n) == 2)
+        {
+            waiters.remove(&id);
+        }
+        Ok(task)
+    }
+
+    fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Arc<Notify>>> {
+        // Plain map of handles: a panic cannot leave it torn.
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops taking tasks, gives running ones `grace` to finish, and leaves
+    /// the rest (queued, or still running) to the next start's recovery.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.accepting.store(false, Ordering::Release);
+        self.stop.notify_one();
+        let all = u32::try_from(self.settings.workers.max(1)).unwrap_or(u32::MAX);
+        if tokio::time::timeout(grace, self.workers.acquire_many(all))
+            .await
+            .is_err()
+        {
+            log::warn!("tasks still running after {grace:?} are left for recovery at the next start");
+        }
+    }
+
+    async fn dispatch(self: Arc<TaskPool>, mut receiver: mpsc::Receiver<[u8; 16]>) {
+        loop {
+            let permit = tokio::select! {
+                permit = self.workers.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return,
+                },
+                () = self.stop.notified() => return,
+            };
+            let id = tokio::select! {
+                id = receiver.recv() => match id {
+                    Some(id) => id,
+                    None => return,
+                },
+                () = self.stop.notified() => return,
+            };
+            let pool = self.clone();
+            tokio::spawn(async move {
+                pool.run(id).await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Runs one task to its end, writing each state change.
+    async fn run(&self, id: [u8; 16]) {
+        if let Err(err) = self.try_run(id).await {
+            log::error!("task {}: {err}", uuid::Uuid::from_bytes(id));
+        }
+    }
+
+    async fn try_run(&self, id: [u8; 16]) -> Result<(), store::Error> {
+        let Some(mut task) = self.blocking(move |store| store.task(&id)).await? else {
+            return Ok(());
+        };
+        if task.state.is_final() {
+            return Ok(());
+        }
+        let attach = task.state == TaskState::Running;
+        if task.attempts >= MAX_ATTEMPTS || (attach && task.jid.is_none()) {
+            return self.finish(id, task, TaskState::Interrupted, interrupted()).await;
+        }
+        let jid = task.jid.clone().unwrap_or_else(crate::salt::wire::new_jid);
+        task.state = TaskState::Running;
+        task.jid = Some(jid.clone());
+        task.attempts += 1;
+        task.started_at = Some(unix_now());
+        let record = task.clone();
+        // The jid is durable before the job is published: after a crash,
+        // recovery finds the job by it.
+        self.blocking(move |store| {
+            store.update_task(&id, &record)?;
+            store.flush()
+        })
+        .await?;
+        let response = self.executor.execute(&task, jid, attach).await;
+        let state = if response.status < 400 {
+            TaskState::Done
+        } else {
+            TaskState::Failed
+        };
+        self.finish(id, task, state, response).await
+    }
+
+    async fn finish(
+        &self,
+        id: [u8; 16],
+        mut task: Task,
+        state: TaskState,
+        response: TaskResponse,
+    ) -> Result<(), store::Error> {
+        task.state = state;
+        task.finished_at = Some(unix_now());
+        task.response = Some(response);
+        self.blocking(move |store| {
+            store.update_task(&id, &task)?;
+            store.flush()
+        })
+        .await?;
+        if let Some(notify) = self.waiters().remove(&id) {
+            notify.notify_waiters();
+        }
+        Ok(())
+    }
+
+    /// Finishes what a previous run left: queued tasks run again, running
+    /// ones re-attach to their jid. They do not go through the bounded
+    /// queue (recovery must not be refused), only through the workers.
+    async fn recover(self: Arc<TaskPool>) -> Result<(), store::Error> {
+        let unfinished = self.blocking(|store| store.unfinished_tasks()).await?;
+        if unfinished.is_empty() {
+            return Ok(());
+        }
+        log::info!("recovering {} unfinished task(s)", unfinished.len());
+        for (id, _) in unfinished {
+            let pool = self.clone();
+            let workers = self.workers.clone();
+            tokio::spawn(async move {
+                let Ok(_permit) = workers.acquire_owned().await else {
+                    return;
+                };
+                pool.run(id).await;
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The answer of a task that cannot be finished: a 500-class error that
+/// says so.
+fn interrupted() -> TaskResponse {
+    let body = serde_json::json!({
+        "status": 500,
+        "error": "internal server error",
+        "message": "the task was interrupted (the daemon stopped while it ran) and could not be recovered",
+    });
+    TaskResponse {
+        status: 500,
+        body: body.to_string().into_bytes(),
+    }
+}
+
+/// Removes finished tasks past retention, a few times per retention period
+/// (at least every hour), off the async workers.
+async fn sweep(pool: std::sync::Weak<TaskPool>) {
+    loop {
+        let Some(strong) = pool.upgrade() else { return };
+        let retention = strong.settings.retention;
+        let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        drop(strong);
+        tokio::time::sleep(every).await;
+        let Some(strong) = pool.upgrade() else { return };
+        let before = now_us().saturating_sub(u64::try_from(retention.as_micros()).unwrap_or(u64::MAX));
+        match strong.blocking(move |store| store.purge_tasks(before)).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("removed {n} task record(s) past retention"),
+            Err(err) => log::error!("task retention sweep failed: {err}"),
+        }
+    }
+}
+
+/// Microseconds since the epoch (task creation times).
+pub fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
