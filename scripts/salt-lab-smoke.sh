@@ -27,6 +27,12 @@ note_fail() { echo "FAIL $1${2:+: $2}"; failed=$((failed + 1)); }
 # json_is PY_EXPR: true when the Python expression holds for d = the JSON on stdin
 json_is() { "$SALT_LAB_BIN/python" -c 'import json, sys; d = json.load(sys.stdin); sys.exit(0 if eval(sys.argv[1]) else 1)' "$1"; }
 finish() {
+  local f
+  if (( failed )); then  # show the end of each log before the lab is deleted
+    for f in "$SALT_LAB_DIR"/log/*; do
+      [[ -s $f ]] && { echo "--- $f"; tail -n 8 "$f" | cut -c1-300; }
+    done
+  fi
   [[ ${KEEP:-0} == 1 ]] || "$LAB_SH" clean 2>/dev/null
   echo "$passed passed, $failed failed"
   exit $((failed > 0))
@@ -50,8 +56,10 @@ has_all_keys() {
   [[ $("$LAB_SH" env) == "$lines" ]]
 }
 check "env lines complete, 'env' repeats them" has_all_keys
-check "salt-master --version is $want_version" [ "$("$SALT_LAB_BIN/salt-master" --version)" == "salt-master $want_version" ]
-check "status: all running" "$LAB_SH" status
+version_is() { [[ $("$SALT_LAB_BIN/salt-master" --version) == "salt-master $want_version"* ]]; }
+check "salt-master --version is $want_version" version_is
+all_running() { "$LAB_SH" status >/dev/null; }
+check "status: all running" all_running
 
 key_list() { "$SALT_LAB_BIN/salt-key" -c "$SALT_LAB_CONFIG_DIR" -L --out=json 2>/dev/null; }
 ping_all() {
@@ -89,9 +97,13 @@ old_key=$(cat "$SALT_LAB_ROOT_KEY")
 t0=$SECONDS
 "$LAB_SH" stop-master 2>/dev/null
 master_gone() { ! pgrep -f -- "salt-master -c $SALT_LAB_CONFIG_DIR" >/dev/null; }
-cli_fails() { ! "$SALT_LAB_BIN/salt" -c "$SALT_LAB_QUICK_CONFIG_DIR" minion-1 test.ping -t 2 --out=json >/dev/null 2>&1; }
+# Salt's CLI prints this error but exits 0.
+cli_fails() {
+  "$SALT_LAB_BIN/salt" -c "$SALT_LAB_QUICK_CONFIG_DIR" minion-1 test.ping -t 1 --out=json 2>&1 |
+    grep -q "The master is not responding"
+}
 check "stop-master: master gone, minions still run" master_gone
-check "salt CLI fails while the master is down" cli_fails
+check "salt CLI: 'master is not responding' while the master is down" cli_fails
 if lines=$("$LAB_SH" start-master); then
   echo "ok   start-master: minions answer again ($((SECONDS - t0))s)"; passed=$((passed + 1))
 else

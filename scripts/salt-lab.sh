@@ -24,8 +24,17 @@
 #   SALT_LAB_WORKERS   master worker_threads [4]
 #   SALT_LAB_TIMEOUT   seconds to wait for the minions to answer [120]
 #   SALT_LAB_STOP_WAIT seconds between TERM and KILL on stop [3]
+#   SALT_LAB_LOG_LEVEL level of the log files in SALT_LAB_DIR/log [info]
 #   SALT_LAB_PYTHON    python that creates the virtualenv [python3]
 #   SALT_LAB_HOSTS     1: add this host's name to /etc/hosts if missing, so no DNS query is made [1]
+# Lines printed by start, start-master, restart-master and env (eval them with set -a):
+#   SALT_LAB_DIR SALT_LAB_VERSION SALT_LAB_BIN (the venv's bin: salt, salt-key, salt-run, python)
+#   SALT_LAB_CONFIG_DIR = SALT_CONFIG_DIR (salt -c DIR) SALT_LAB_MASTER_CONFIG (its master file)
+#   SALT_LAB_QUICK_CONFIG_DIR (same master config with gather_job_timeout 2: the salt CLI gives up
+#   on a down minion after ~3 s) SALT_LAB_MASTER_USER SALT_LAB_PKI_DIR SALT_LAB_CACHE_DIR
+#   SALT_LAB_SOCK_DIR SALT_LAB_ROOT_KEY (the local client key file) SALT_LAB_EVENT_PUB_SOCK
+#   SALT_LAB_INTERFACE SALT_LAB_RET_PORT SALT_LAB_PUB_PORT SALT_LAB_MINIONS (minion-1,minion-2,...)
+#   SALT_LAB_MASTER_PID
 # Progress and errors go to stderr; only the KEY=VALUE lines go to stdout.
 # Two labs can run side by side when they have different SALT_LAB_DIR and ports.
 set -euo pipefail
@@ -39,6 +48,7 @@ RET_PORT=${SALT_LAB_RET_PORT:-14506}
 WORKERS=${SALT_LAB_WORKERS:-4}
 TIMEOUT=${SALT_LAB_TIMEOUT:-120}
 STOP_WAIT=${SALT_LAB_STOP_WAIT:-3}
+LOG_LEVEL=${SALT_LAB_LOG_LEVEL:-info}
 ADDR=127.0.0.1
 BIN=$VENV/bin
 
@@ -108,48 +118,64 @@ cmd_install() {
 pidfile() { printf '%s/%s.pid' "$PIDS" "$1"; }
 recorded_pid() { local f; f=$(pidfile "$1"); if [[ -s $f ]]; then cat "$f"; fi; }
 
-# A process belongs to this lab when its command line names the lab dir (every daemon is
-# started with -c $LAB/...; forks inherit it). This guards against a reused pid.
-ours() { [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$LAB/"; }
+# The recorded start time (field 22 of /proc/PID/stat) tells our process from a later one that
+# got the same pid. (The command line is no good for that: setproctitle rewrites it, and a
+# reader can catch it half written.)
+start_time() { [[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '$1 != "Z" { print $20 }'; }
 
-# Pids in process group $1 that belong to this lab.
-group_members() {
-  local p
-  for p in $(ps -e -o pid= -o pgid= | awk -v g="$1" '$2 == g { print $1 }'); do
-    ours "$p" && echo "$p"
-  done
-  return 0
+running() {  # $1 = name (master, minion-1, ...): its recorded process runs
+  local pid t f
+  pid=$(recorded_pid "$1"); f=$PIDS/$1.start
+  [[ -n $pid && -s $f ]] || return 1
+  t=$(start_time "$pid") || return 1
+  [[ -n $t && $t == "$(<"$f")" ]]
 }
 
-running() {  # $1 = name (master, minion-1, ...): its recorded leader runs and is ours
-  local pid; pid=$(recorded_pid "$1")
-  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && ours "$pid"
+# A group whose leader is gone is still ours if a member's command line names the lab dir
+# (every daemon is started with -c $LAB/...; forks inherit it).
+group_has_ours() {
+  local p
+  for p in $(ps -e -o pid= -o pgid= | awk -v g="$1" '$2 == g { print $1 }'); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$LAB/" && return 0
+  done
+  return 1
 }
 
 # Stop the recorded process groups of the named daemons: TERM, wait, KILL, wait until gone.
 stop_daemons() {
-  local name pid groups=() t
+  local name pid groups=() dying=()
   for name; do
     pid=$(recorded_pid "$name")
     [[ -n $pid ]] || continue
-    if [[ -n $(group_members "$pid") ]]; then
+    if running "$name" || group_has_ours "$pid"; then
       kill -TERM -- "-$pid" 2>/dev/null || true
       groups+=("$pid")
+    elif kill -0 -- "-$pid" 2>/dev/null; then
+      dying+=("$pid")  # killed from outside, not reaped yet: wait for it, signal nothing
     fi
   done
   if (( ${#groups[@]} )); then
     # Salt takes seconds to exit cleanly; a lab does not need a clean exit.
     groups_gone $((STOP_WAIT * 10)) "${groups[@]}" || {
       say "sending KILL to what is left of ${#groups[@]} group(s)"
-      for pid in "${groups[@]}"; do
-        if [[ -n $(group_members "$pid") ]]; then kill -KILL -- "-$pid" 2>/dev/null || true; fi
-      done
+      # A process group id is not reused while the group has a member: these are still ours.
+      for pid in "${groups[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
       groups_gone 100 "${groups[@]}" || say "warning: some processes did not exit"
     }
   fi
-  for name; do rm -f "$(pidfile "$name")"; done
-  t=${#groups[@]}
-  say "stopped $t process group(s)"
+  # A daemon started while its predecessor is still exiting stops at once ("An instance is
+  # already running"), so wait until the old groups are gone.
+  if (( ${#dying[@]} )); then groups_gone 50 "${dying[@]}" || true; fi
+  # Salt's own pid files too: one naming a reused pid would stop the next start.
+  for name; do
+    rm -f "$(pidfile "$name")" "$PIDS/$name.start"
+    if [[ $name == master ]]; then
+      rm -f "$LAB/run/salt-master.pid" "$LAB/run/process_responsibility_salt-master.pid"
+    else
+      rm -f "$LAB/m/$name/run/salt-minion.pid" "$LAB/m/$name/run/process_responsibility_salt-minion.pid"
+    fi
+  done
+  if (( ${#groups[@]} )); then say "stopped ${#groups[@]} process group(s)"; fi
 }
 
 groups_gone() {  # $1 = tenths of a second to wait, then process group ids
@@ -168,6 +194,7 @@ spawn() {  # $1 = name, then the command
   mkdir -p "$PIDS" "$LOGS"
   setsid "$@" </dev/null >>"$LOGS/$name.console" 2>&1 &
   echo "$!" >"$(pidfile "$name")"
+  start_time "$!" >"$PIDS/$name.start" || true
   say "started $name, pid $!"
 }
 
@@ -229,7 +256,7 @@ sock_dir: $SOCKS
 pidfile: $LAB/run/salt-master.pid
 log_file: $LOGS/master.log
 key_logfile: $LOGS/key.log
-log_level_logfile: info
+log_level_logfile: $LOG_LEVEL
 auto_accept: True
 worker_threads: $WORKERS
 skip_grains: True
@@ -257,13 +284,18 @@ cachedir: $d/cache
 sock_dir: $d/run
 pidfile: $d/run/salt-minion.pid
 log_file: $LOGS/$id.log
-log_level_logfile: info
+log_level_logfile: $LOG_LEVEL
 enable_fqdns_grains: False
 acceptance_wait_time: 1
 acceptance_wait_time_max: 2
 # After a master restart the minion (re)schedules status.master every master_alive_interval
 # seconds; with Salt's default 0 that is a new process every second, forever.
 master_alive_interval: 60
+# Reconnect to a restarted master's publish port within a second (Salt's default backs off
+# to a random delay of up to 10 s).
+recon_default: 200
+recon_max: 1000
+recon_randomize: False
 $(retry_settings)
 file_roots:
   base: [$LAB/srv/salt]
@@ -334,7 +366,7 @@ wait_minions() {
   t0=$(now); deadline=$((SECONDS + TIMEOUT))
   while :; do
     # Short timeouts: a minion that is not ready yet should not hold the loop for long.
-    out=$("$BIN/salt" -c "$QUICK" -L "$ids" test.ping --out=json --static -t 2 2>/dev/null || true)
+    out=$("$BIN/salt" -c "$QUICK" -L "$ids" test.ping --out=json --static -t 1 2>/dev/null || true)
     got=$(grep -c '": true' <<<"$out" || true)
     (( got == n )) && break
     running master || fail "salt-master is not running; see $LOGS/master.console and $LOGS/master.log"
@@ -350,12 +382,17 @@ wait_minions() {
 # ---------------------------------------------------------------------------------------------
 # commands
 
-launch_master() {
-  running master && return 0
+ports_free() {
   local p
   for p in "$PUB_PORT" "$RET_PORT"; do
-    listening "$p" && fail "port $p is in use; pick others with SALT_LAB_PUB_PORT / SALT_LAB_RET_PORT"
+    if listening "$p"; then fail "port $p is in use; pick others with SALT_LAB_PUB_PORT / SALT_LAB_RET_PORT"; fi
   done
+}
+
+launch_master() {
+  running master && return 0
+  stop_daemons master  # what a dead master left behind
+  ports_free
   spawn master "$BIN/salt-master" -c "$CONF" -l quiet
 }
 
@@ -364,9 +401,10 @@ cmd_start() {
   if ! [[ $n =~ ^[0-9]+$ ]] || (( n < 1 || n > 99 )); then fail "N must be between 1 and 99"; fi
   check_settings
   have=$(minion_count)
-  if running master && (( have != n )); then
+  if (( have != n )) && [[ -n $(running_names) ]]; then
     fail "a lab with $have minion(s) runs in $LAB; stop it first"
   fi
+  running master || ports_free
   t0=$(now)
   installed || cmd_install
   ensure_hosts
@@ -374,7 +412,10 @@ cmd_start() {
   launch_master
   for ((i = 1; i <= n; i++)); do
     # --disable-keepalive: no supervising parent, so the recorded pid is the minion itself.
-    running "minion-$i" || spawn "minion-$i" "$BIN/salt-minion" -c "$LAB/m/minion-$i" --disable-keepalive -l quiet
+    if ! running "minion-$i"; then
+      stop_daemons "minion-$i"  # what a dead minion left behind
+      spawn "minion-$i" "$BIN/salt-minion" -c "$LAB/m/minion-$i" --disable-keepalive -l quiet
+    fi
   done
   wait_master
   wait_minions
@@ -419,6 +460,13 @@ all_names() {
   local f
   for f in "$PIDS"/*.pid; do [[ -e $f ]] && basename "$f" .pid; done
   return 0
+}
+
+running_names() {
+  local name
+  for name in $(all_names); do
+    if running "$name"; then echo "$name"; fi
+  done
 }
 
 cmd_stop() {
