@@ -1,15 +1,74 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, unit and
-# integration tests (the integration tests start the real daemon on
-# 127.0.0.1 with an ephemeral port and talk HTTP to it).
-set -euo pipefail
+# The whole test suite, as CI runs it:
+#   1. formatting and lints;
+#   2. unit and integration tests (the real daemon on 127.0.0.1, port 0);
+#   3. end-to-end tests against real Salt: for each version in
+#      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16"), install Salt into a
+#      virtualenv, start a master and 3 minions on loopback with
+#      scripts/salt-lab.sh, and run the salt_e2e tests against it.
+# Set PROJETYD_SALT_VERSIONS="" to skip step 3 (the e2e tests then say SKIPPED).
+# Ends with a line "N passed, N failed" counting the steps.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
 command -v cargo >/dev/null || { echo "test.sh: cargo not found; install Rust with rustup first" >&2; exit 1; }
 
-echo "== cargo fmt --check"
-cargo fmt --all -- --check
-echo "== cargo clippy"
-cargo clippy --locked --all-targets -- -D warnings
-echo "== cargo test"
-cargo test --locked
+passed=0 failed=0
+step() {  # step NAME COMMAND...: run it, count it
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then passed=$((passed + 1)); else echo "FAILED: $name"; failed=$((failed + 1)); fi
+}
+
+# Salt needs a virtualenv; Debian splits venv out of python3.
+prerequisites() {
+  python3 -c 'import venv, ensurepip' 2>/dev/null && return 0
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  else
+    echo "test.sh: python3 venv support is missing (Debian: apt-get install python3-venv)" >&2
+    return 1
+  fi
+}
+
+LABS=()
+stop_labs() {
+  local dir
+  for dir in "${LABS[@]}"; do SALT_LAB_DIR=$dir scripts/salt-lab.sh clean >/dev/null 2>&1 || true; done
+}
+trap stop_labs EXIT
+
+# e2e VERSION INDEX: a lab of its own (dir and ports), the salt_e2e tests, clean up.
+e2e() {
+  local version=$1 index=$2 dir
+  dir=/tmp/projetyd-e2e-${version}
+  export SALT_LAB_VERSION=$version SALT_LAB_DIR=$dir
+  export SALT_LAB_PUB_PORT=$((34505 + 10 * index)) SALT_LAB_RET_PORT=$((34506 + 10 * index))
+  LABS+=("$dir")
+  scripts/salt-lab.sh clean >/dev/null 2>&1 || true
+  scripts/salt-lab.sh install || return 1
+  scripts/salt-lab.sh start 3 >/dev/null || return 1
+  scripts/salt-lab.sh fixtures || return 1
+  PROJETYD_SALT_LAB=$dir/lab.env PROJETYD_REQUIRE_SALT=1 \
+    cargo test --locked --test api salt_e2e:: -- --test-threads=2
+  local rc=$?
+  scripts/salt-lab.sh clean >/dev/null 2>&1 || true
+  return $rc
+}
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
+step "cargo test" cargo test --locked
+
+versions=${PROJETYD_SALT_VERSIONS-3006.29 3007.16}
+if [[ -n $versions ]]; then
+  step "salt lab prerequisites" prerequisites
+  i=0
+  for version in $versions; do
+    step "end-to-end tests against Salt $version" e2e "$version" "$i"
+    i=$((i + 1))
+  done
+fi
+
+echo "$passed passed, $failed failed"
+(( failed == 0 ))

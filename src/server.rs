@@ -117,12 +117,14 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         config.db_path.display(),
         config.admin_socket.display()
     );
+    // Handlers first: a signal sent the moment READY arrives must find them.
+    let shutdown = shutdown_signal();
     systemd::notify(&format!(
         "READY=1\nSTATUS=listening on {addr}\nMAINPID={}",
         std::process::id()
     ));
 
-    let result = run(listener, state.clone(), shutdown_signal()).await;
+    let result = run(listener, state.clone(), shutdown).await;
     // Running tasks get the drain time to finish; the rest is recovered at
     // the next start.
     pool.shutdown(config.drain_timeout).await;
@@ -200,22 +202,27 @@ pub async fn run(
     Ok(())
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// A future that completes on the first SIGTERM or SIGINT. The handlers are
+/// installed when this is called, not when the future is first polled: the
+/// daemon calls it before it reports ready, so a signal sent the moment it
+/// is ready still shuts it down cleanly.
+pub fn shutdown_signal() -> impl Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(term), Ok(int)) => (term, int),
-        (Err(err), _) | (_, Err(err)) => {
-            // Without signal handlers the daemon could not stop cleanly;
-            // fall back to Ctrl-C only.
-            log::error!("cannot install signal handlers: {err}");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+    let streams =
+        signal(SignalKind::terminate()).and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+    async move {
+        match streams {
+            Ok((mut term, mut int)) => tokio::select! {
+                _ = term.recv() => log::info!("SIGTERM received"),
+                _ = int.recv() => log::info!("SIGINT received"),
+            },
+            Err(err) => {
+                // Without signal handlers the daemon could not stop cleanly;
+                // fall back to Ctrl-C only.
+                log::error!("cannot install signal handlers: {err}");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => log::info!("SIGTERM received"),
-        _ = int.recv() => log::info!("SIGINT received"),
     }
 }
 

@@ -90,24 +90,26 @@ impl Drop for AdminSocket {
 }
 
 async fn connection(mut stream: UnixStream, store: Store, owner: u32) -> io::Result<()> {
-    // The file mode already keeps others out; the peer check also covers a
-    // socket whose mode was loosened by hand.
     let peer = stream.peer_cred()?.uid();
-    if peer != 0 && peer != owner {
-        log::warn!("admin request from uid {peer} refused");
-        return reply(
-            &mut stream,
-            &refusal("only root or the daemon's user may administer projetyd"),
-        )
-        .await;
-    }
     let (read, mut write) = stream.split();
+    // The request is read before anything is answered, even for a peer that
+    // will be refused, so that its client sees the refusal, not a broken pipe.
     let mut line = String::new();
     let read = tokio::time::timeout(
         READ_TIMEOUT,
         BufReader::new(read.take(MAX_LINE)).read_line(&mut line),
     )
     .await;
+    // The file mode already keeps others out; the peer check also covers a
+    // socket whose mode was loosened by hand.
+    if peer != 0 && peer != owner {
+        log::warn!("admin request from uid {peer} refused");
+        return reply_to(
+            &mut write,
+            &refusal("only root or the daemon's user may administer projetyd"),
+        )
+        .await;
+    }
     let request: Request = match read {
         Ok(Ok(_)) => match serde_json::from_str(&line) {
             Ok(request) => request,
@@ -139,11 +141,6 @@ fn refusal(message: &str) -> Reply {
         kind: FailKind::Internal,
         message: message.into(),
     }
-}
-
-async fn reply(stream: &mut UnixStream, answer: &Reply) -> io::Result<()> {
-    let (_, mut write) = stream.split();
-    reply_to(&mut write, answer).await
 }
 
 async fn reply_to(write: &mut tokio::net::unix::WriteHalf<'_>, answer: &Reply) -> io::Result<()> {

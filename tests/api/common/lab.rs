@@ -1,0 +1,120 @@
+//! The real Salt lab the end-to-end tests run against (see `salt_e2e`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use super::http::Response;
+use super::{bearer, TestServer};
+
+/// The lab as `lab.env` describes it.
+pub struct Lab {
+    env: HashMap<String, String>,
+}
+
+static LAB: RwLock<()> = RwLock::new(());
+
+impl Lab {
+    /// The lab, or `None` (with a loud message) when none was given.
+    pub fn get() -> Option<Lab> {
+        let Some(path) = std::env::var_os("PROJETYD_SALT_LAB") else {
+            if std::env::var("PROJETYD_REQUIRE_SALT").as_deref() == Ok("1") {
+                panic!("PROJETYD_REQUIRE_SALT=1 but PROJETYD_SALT_LAB is not set");
+            }
+            eprintln!(
+                "SKIPPED: no Salt lab (set PROJETYD_SALT_LAB=<lab dir>/lab.env; ./scripts/test.sh does this)"
+            );
+            return None;
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        Some(Lab { env })
+    }
+
+    pub fn var(&self, key: &str) -> &str {
+        self.env
+            .get(key)
+            .unwrap_or_else(|| panic!("lab.env has no {key}"))
+    }
+
+    pub fn version(&self) -> &str {
+        self.var("SALT_LAB_VERSION")
+    }
+
+    pub fn shared(&self) -> RwLockReadGuard<'static, ()> {
+        LAB.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn exclusive(&self) -> RwLockWriteGuard<'static, ()> {
+        LAB.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `scripts/salt-lab.sh <command>` on this lab.
+    pub fn script(&self, command: &str) {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/salt-lab.sh");
+        let mut cmd = Command::new(script);
+        cmd.arg(command);
+        for key in [
+            "SALT_LAB_DIR",
+            "SALT_LAB_VERSION",
+            "SALT_LAB_RET_PORT",
+            "SALT_LAB_PUB_PORT",
+        ] {
+            cmd.env(key, self.var(key));
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "salt-lab.sh {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A daemon on this lab (find_job checks kept short), healthy, with a
+    /// user and its function list cached (fetching it is the heaviest thing
+    /// a daemon asks of the minions; done before a test's own requests, it
+    /// does not compete with them); returns the daemon and a token.
+    pub fn daemon(&self, extra: &[&str]) -> (TestServer, String) {
+        let mut args = vec![
+            "--salt-config",
+            self.var("SALT_LAB_MASTER_CONFIG"),
+            "--salt-gather-job-timeout",
+            "3",
+        ];
+        args.extend_from_slice(extra);
+        let server = TestServer::start(&args);
+        wait_for(&server, "/healthz", 200, Duration::from_secs(30));
+        let password = server.adduser("alice");
+        let token = server.token("alice", &password);
+        let functions = server.get("/api/v1.0/tasks", Some(&token));
+        assert_eq!(functions.status, 200, "{functions:?}\n{}", server.log());
+        (server, token)
+    }
+}
+
+/// Polls `path` until it answers `status`; panics after `within`.
+pub fn wait_for(server: &TestServer, path: &str, status: u16, within: Duration) {
+    let start = Instant::now();
+    loop {
+        let response = server.get(path, None);
+        if response.status == status {
+            return;
+        }
+        assert!(
+            start.elapsed() < within,
+            "{path} still answers {response:?} after {within:?}; log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+pub fn post(server: &TestServer, path: &str, token: &str, body: &[u8]) -> Response {
+    server.call("POST", path, &[("Authorization", bearer(token).as_bytes())], body)
+}
