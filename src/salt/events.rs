@@ -20,6 +20,9 @@ use super::Error;
 /// Events for one jid.
 pub type Events = mpsc::UnboundedReceiver<Event>;
 
+/// The senders following one jid, each with its subscription number.
+type Subscribers = Vec<(u64, mpsc::UnboundedSender<Event>)>;
+
 /// The bus, as seen by job runners. Cheap to clone.
 #[derive(Clone)]
 pub struct EventBus {
@@ -30,7 +33,10 @@ struct Shared {
     path: PathBuf,
     /// jid → where its events go. A subscription is made before the job is
     /// published, so no event of it can be missed while connected.
-    subscribers: Mutex<HashMap<String, mpsc::UnboundedSender<Event>>>,
+    /// Several subscribers may follow one jid (a re-attached task and a
+    /// status check, say); each is told apart by a number.
+    subscribers: Mutex<HashMap<String, Subscribers>>,
+    next_subscriber: AtomicU64,
     connected: AtomicBool,
     /// Bumped on every (re)connect: a job that saw it change may have
     /// missed events and must look in the job cache.
@@ -38,16 +44,23 @@ struct Shared {
     last_error: Mutex<Option<String>>,
 }
 
-/// Removes its subscription when dropped.
+/// Removes its subscription (and only its own) when dropped.
 pub struct Subscription {
     bus: EventBus,
     jid: String,
+    id: u64,
     pub events: Events,
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        self.bus.subscribers().remove(&self.jid);
+        let mut subscribers = self.bus.subscribers();
+        if let Some(list) = subscribers.get_mut(&self.jid) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                subscribers.remove(&self.jid);
+            }
+        }
     }
 }
 
@@ -62,6 +75,7 @@ impl EventBus {
             shared: Arc::new(Shared {
                 path,
                 subscribers: Mutex::new(HashMap::new()),
+                next_subscriber: AtomicU64::new(0),
                 connected: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
                 last_error: Mutex::new(None),
@@ -71,7 +85,10 @@ impl EventBus {
         bus
     }
 
-    fn subscribers(&self) -> std::sync::MutexGuard<'_, HashMap<String, mpsc::UnboundedSender<Event>>> {
+    #[allow(clippy::type_complexity)]
+    fn subscribers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, mpsc::UnboundedSender<Event>)>>> {
         // Plain map of senders: a panic cannot leave it torn.
         self.shared.subscribers.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -79,10 +96,15 @@ impl EventBus {
     /// Starts receiving the events of `jid`.
     pub fn subscribe(&self, jid: &str) -> Subscription {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.subscribers().insert(jid.to_owned(), tx);
+        let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        self.subscribers()
+            .entry(jid.to_owned())
+            .or_default()
+            .push((id, tx));
         Subscription {
             bus: self.clone(),
             jid: jid.to_owned(),
+            id,
             events: rx,
         }
     }
@@ -186,14 +208,19 @@ impl EventBus {
         else {
             return;
         };
-        let sender = self.subscribers().get(jid).cloned();
-        let Some(sender) = sender else { return };
+        let senders: Vec<_> = match self.subscribers().get(jid) {
+            Some(list) => list.iter().map(|(_, tx)| tx.clone()).collect(),
+            None => return,
+        };
         match wire::decode(raw) {
             Ok(data) => {
-                let _ = sender.send(Event {
+                let event = Event {
                     tag: tag.to_owned(),
                     data,
-                });
+                };
+                for sender in senders {
+                    let _ = sender.send(event.clone());
+                }
             }
             Err(err) => log::warn!("undecodable data in event {tag}: {err}"),
         }

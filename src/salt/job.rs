@@ -92,6 +92,9 @@ struct Check {
     running: BTreeSet<String>,
 }
 
+/// How often a running job checks whether the event bus reconnected.
+const BUS_CHECK: Duration = Duration::from_millis(250);
+
 /// Longest any job may take, however often minions say they are busy.
 pub const MAX_JOB_TIME: Duration = Duration::from_secs(3600);
 
@@ -101,7 +104,7 @@ impl Salt {
         self.check_up()?;
         let jid = spec.jid.clone().unwrap_or_else(wire::new_jid);
         let mut sub = self.events.subscribe(&jid);
-        let generation = self.events.generation();
+        let mut generation = self.events.generation();
         let mut returns = BTreeMap::new();
         let cached = match spec.attach {
             true => cache::expected(&self.config.cachedir, &jid).await,
@@ -125,6 +128,17 @@ impl Salt {
         let mut check: Option<Check> = None;
         while !expected.iter().all(|m| returns.contains_key(m)) {
             tokio::select! {
+                () = tokio::time::sleep(BUS_CHECK) => {
+                    // Events sent while the bus was reconnecting are lost:
+                    // look for those returns in the job cache at once.
+                    if self.events.generation() != generation {
+                        generation = self.events.generation();
+                        let pending: Vec<String> =
+                            expected.iter().filter(|m| !returns.contains_key(*m)).cloned().collect();
+                        log::info!("event bus reconnected during job {jid}; reading the job cache");
+                        returns.extend(cache::returns(&self.config.cachedir, &jid, &pending).await);
+                    }
+                }
                 event = sub.events.recv() => match event {
                     Some(event) => record_return(&event, &jid, &mut returns),
                     None => break,
@@ -176,9 +190,6 @@ impl Salt {
             .filter(|m| !returns.contains_key(m))
             .collect();
         if !silent.is_empty() {
-            if self.events.generation() != generation {
-                log::info!("event bus reconnected during job {jid}; reading the job cache");
-            }
             let cached = cache::returns(&self.config.cachedir, &jid, &silent).await;
             silent.retain(|m| !cached.contains_key(m));
             returns.extend(cached);

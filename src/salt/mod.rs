@@ -210,17 +210,13 @@ impl Salt {
         for attempt in 0..2 {
             let key = read_key(&self.key_file)?;
             let payload = build(&key)?;
+            // Only the health loop decides that the master is down: one slow
+            // answer (or a full local queue) must not turn every endpoint
+            // into a 503.
             let reply = match self.req.request(payload, self.options.request_timeout).await {
                 Ok(bytes) => wire::decode(&bytes)?,
-                Err(err) => {
-                    let err = if matches!(err, Error::Timeout) {
-                        Error::Down(err.to_string())
-                    } else {
-                        err
-                    };
-                    self.set_reachable(&Err(err.clone()));
-                    return Err(err);
-                }
+                Err(Error::Timeout) => return Err(Error::Down("the master did not answer in time".into())),
+                Err(err) => return Err(err),
             };
             match wire::check_reply(&reply) {
                 Err(Error::Auth) if attempt == 0 => log::info!("master key refused; reading it again"),

@@ -75,7 +75,8 @@ pub struct Ping {
     pub cmd: &'static str,
 }
 
-/// Decodes one msgpack value that must fill `bytes`.
+/// Decodes the msgpack value at the start of `bytes` (Salt sends one value
+/// per message; anything after it is ignored).
 pub fn decode(bytes: &[u8]) -> Result<Value, Error> {
     let mut cursor = bytes;
     let value = rmpv::decode::read_value(&mut cursor)
