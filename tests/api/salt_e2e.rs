@@ -51,6 +51,27 @@ fn keys_list_like_salt_key() {
     assert_eq!(health["salt"], "connected", "{health}");
 }
 
+/// When the pki directory cannot be read, the keys come from the master
+/// (`wheel key.list_all`), with the same answer.
+#[test]
+fn keys_fall_back_to_the_master() {
+    let Some(lab) = Lab::get() else { return };
+    let _lab = lab.shared();
+    let (server, token) = lab.daemon(&["--salt-pki-dir", "/nonexistent/pki"]);
+    let response = server.get("/api/v1.0/keys", Some(&token));
+    assert_eq!(response.status, 200, "{response:?}");
+    let keys = response.json();
+    assert_eq!(
+        keys["minions"],
+        json!(["minion-1", "minion-2", "minion-3", "minion-down"])
+    );
+    assert_eq!(keys["minions_pre"], json!(["minion-pending"]));
+    assert_eq!(keys["minions_rejected"], json!(["minion-rejected"]));
+    assert_eq!(keys["local"], json!(["master.pem", "master.pub"]));
+    let response = post(&server, "/api/v1.0/ping/minion-1", &token, b"");
+    assert_eq!(response.json(), json!({"minion-1": true}), "{response:?}");
+}
+
 #[test]
 fn functions_come_from_the_minions() {
     let Some(lab) = Lab::get() else { return };
