@@ -3,7 +3,7 @@
 #   1. formatting and lints;
 #   2. unit and integration tests (the real daemon on 127.0.0.1, port 0);
 #   3. end-to-end tests against real Salt: for each version in
-#      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16"), install Salt into a
+#      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16 3008.4"), install Salt into a
 #      virtualenv, start a master and 3 minions on loopback with
 #      scripts/salt-lab.sh, and run the salt_e2e tests against it.
 # Set PROJETYD_SALT_VERSIONS="" to skip step 3 (the e2e tests then say SKIPPED).
@@ -60,7 +60,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test" cargo test --locked
 
-versions=${PROJETYD_SALT_VERSIONS-3006.29 3007.16}
+versions=${PROJETYD_SALT_VERSIONS-3006.29 3007.16 3008.4}
 if [[ -n $versions ]]; then
   step "salt lab prerequisites" prerequisites
   i=0
