@@ -39,6 +39,8 @@ pub enum Error {
     },
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
+    #[error("cannot write the database to disk: {0}")]
+    Flush(String),
     #[error("corrupt record in {tree} at key {key}: {reason}")]
     Corrupt {
         tree: &'static str,

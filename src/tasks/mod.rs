@@ -9,6 +9,8 @@
 //! [`Executor`] (the HTTP layer's, which answers exactly as the synchronous
 //! call would); this module never sees HTTP.
 
+mod commit;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +61,8 @@ const MAX_ATTEMPTS: u32 = 3;
 /// The pool; shared as `Arc<TaskPool>`.
 pub struct TaskPool {
     store: Store,
+    /// Every flush goes through here, so concurrent tasks share fsyncs.
+    commit: commit::GroupCommit,
     executor: Arc<dyn Executor>,
     settings: Settings,
     queue: mpsc::Sender<[u8; 16]>,
@@ -83,6 +87,7 @@ impl TaskPool {
         let (queue, receiver) = mpsc::channel(settings.queue.max(1));
         let pool = Arc::new(TaskPool {
             workers: Arc::new(Semaphore::new(settings.workers.max(1))),
+            commit: commit::GroupCommit::start(store.clone()),
             store,
             executor,
             settings,
@@ -120,11 +125,9 @@ impl TaskPool {
         let id = *uuid::Uuid::new_v4().as_bytes();
         task.state = TaskState::Queued;
         let record = task.clone();
-        self.blocking(move |store| {
-            store.insert_task(&id, &record)?;
-            store.flush()
-        })
-        .await?;
+        self.blocking(move |store| store.insert_task(&id, &record))
+            .await?;
+        self.commit.flush().await?;
         slot.send(id);
         Ok(id)
     }
@@ -220,11 +223,9 @@ impl TaskPool {
         let record = task.clone();
         // The jid is durable before the job is published: after a crash,
         // recovery finds the job by it.
-        self.blocking(move |store| {
-            store.update_task(&id, &record)?;
-            store.flush()
-        })
-        .await?;
+        self.blocking(move |store| store.update_task(&id, &record))
+            .await?;
+        self.commit.flush().await?;
         let response = self.executor.execute(&task, jid, attach).await;
         let state = if response.status < 400 {
             TaskState::Done
@@ -244,11 +245,8 @@ impl TaskPool {
         task.state = state;
         task.finished_at = Some(unix_now());
         task.response = Some(response);
-        self.blocking(move |store| {
-            store.update_task(&id, &task)?;
-            store.flush()
-        })
-        .await?;
+        self.blocking(move |store| store.update_task(&id, &task)).await?;
+        self.commit.flush().await?;
         if let Some(notify) = self.waiters().remove(&id) {
             notify.notify_waiters();
         }
