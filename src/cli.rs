@@ -65,7 +65,7 @@ pub struct Serve {
     /// connections served at once (default 4096)
     #[argh(option)]
     pub max_connections: Option<usize>,
-    /// tasks running at once (default 64)
+    /// tasks running at once (default 8; about the master's worker_threads)
     #[argh(option)]
     pub task_workers: Option<usize>,
     /// tasks waiting to run before new ones get 503 (default 10000)

@@ -128,7 +128,9 @@ impl Config {
             throttle: throttle::Policy::default(),
             // Leave at least one core to serve requests while logins hash.
             hashing_threads: (cores / 2).max(1),
-            task_workers: 64,
+            // About the master's worker_threads: more runs at once only
+            // queue inside the master and starve its minions (measured).
+            task_workers: 8,
             task_queue: 10_000,
             task_retention: Duration::from_secs(7 * 86_400),
             max_wait: Duration::from_secs(60),

@@ -57,6 +57,9 @@ pub enum Error {
     TooNew { found: u32, supported: u32 },
 }
 
+/// Upper bound of sled's page cache.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 const USERS: &str = "userid_user";
 const USER_NAMES: &str = "username_userid";
 const TOKENS: &str = "tokenhash_token";
@@ -86,6 +89,9 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, Error> {
         let db = sled::Config::new()
             .path(path)
+            // sled's page cache defaults to 1 GiB; the daemon's working set
+            // is users, tokens and a week of task records.
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(|source| match &source {
                 // sled 0.34 reports the lock as a formatted `Other` error.
