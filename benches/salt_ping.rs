@@ -444,7 +444,7 @@ fn env_number(name: &str, default: usize) -> Result<usize> {
 // ---------------------------------------------------------------------------
 
 fn spec(targets: &[&str]) -> JobSpec {
-    // check_silent: true, a new jid, no re-attach.
+    // find_job rounds for silent minions, a new jid, no re-attach.
     JobSpec::new(
         "test.ping",
         targets.iter().map(|s| s.to_string()).collect(),

@@ -23,9 +23,6 @@ pub struct JobSpec {
     pub targets: Vec<String>,
     pub timeout: Duration,
     pub gather_job_timeout: Duration,
-    /// Whether silent minions get `saltutil.find_job` rounds. Without them
-    /// the job ends at `timeout` with whatever has returned.
-    pub check_silent: bool,
     /// The jid to use; a new one when `None`.
     pub jid: Option<String>,
     /// Re-attach to a job that may already have been published under
@@ -36,7 +33,7 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// `fun` on `targets`, with find_job checks, a new jid, no re-attach.
+    /// `fun` on `targets`, a new jid, no re-attach.
     pub fn new(fun: &str, targets: Vec<String>, timeout: Duration, gather_job_timeout: Duration) -> JobSpec {
         JobSpec {
             fun: fun.into(),
@@ -44,7 +41,6 @@ impl JobSpec {
             targets,
             timeout,
             gather_job_timeout,
-            check_silent: true,
             jid: None,
             attach: false,
         }
@@ -154,7 +150,6 @@ impl Salt {
                         break;
                     }
                     match check.take() {
-                        None if !spec.check_silent => break,
                         None => {
                             let pending: Vec<String> =
                                 expected.iter().filter(|m| !returns.contains_key(*m)).cloned().collect();

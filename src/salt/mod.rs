@@ -315,18 +315,15 @@ impl Salt {
                 "no accepted minion to ask for its functions".into(),
             ));
         }
-        // Any live minion's list will do (they are merged), so a down
-        // minion is not checked with find_job; the wait is long enough for
-        // busy minions, and only the first request ever waits for it.
-        let spec = JobSpec {
-            check_silent: false,
-            ..JobSpec::new(
-                "sys.list_functions",
-                keys.minions.clone(),
-                self.config.timeout + self.config.gather_job_timeout,
-                self.config.gather_job_timeout,
-            )
-        };
+        // Silent minions get find_job rounds like any job: a minion busy
+        // loading its modules (the first sys.list_functions after a start
+        // is slow) is waited for, a down one costs timeout + gather once.
+        let spec = JobSpec::new(
+            "sys.list_functions",
+            keys.minions.clone(),
+            self.config.timeout,
+            self.config.gather_job_timeout,
+        );
         let outcome = self.run(&spec).await?;
         let mut all = BTreeSet::new();
         for ret in outcome.returns.values() {

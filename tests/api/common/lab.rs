@@ -92,8 +92,21 @@ impl Lab {
         wait_for(&server, "/healthz", 200, Duration::from_secs(30));
         let password = server.adduser("alice");
         let token = server.token("alice", &password);
-        let functions = server.get("/api/v1.0/tasks", Some(&token));
-        assert_eq!(functions.status, 200, "{functions:?}\n{}", server.log());
+        // Minions answer their first sys.list_functions slowly on a busy
+        // machine; the daemon retries in the background, so poll.
+        let start = Instant::now();
+        loop {
+            let functions = server.get("/api/v1.0/tasks", Some(&token));
+            if functions.status == 200 {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{functions:?}\n{}",
+                server.log()
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
         (server, token)
     }
 }
