@@ -12,7 +12,12 @@
 #   stop-master     stop only the master (minions keep running and reconnect later)
 #   start-master    start the master again, wait until the minions answer, print the KEY=VALUE lines
 #   restart-master  stop-master, then start-master (3006 writes a new .root_key here; 3007 keeps it)
-#   stop            stop the master and all minions (only the process groups this script recorded)
+#   api-start       start salt-api (rest_cherrypy) on the lab's master, wait until it answers, print
+#                   the KEY=VALUE lines; needs a lab started with SALT_LAB_API_PORT. pip installs
+#                   cherrypy into the virtualenv if it is missing
+#   api-stop        stop salt-api (only the process group this script recorded)
+#   stop            stop the master, all minions and salt-api (only the process groups this script
+#                   recorded)
 #   clean           stop, then delete SALT_LAB_DIR
 #
 # Settings (environment variables, default in brackets):
@@ -27,7 +32,12 @@
 #   SALT_LAB_LOG_LEVEL level of the log files in SALT_LAB_DIR/log [info]
 #   SALT_LAB_PYTHON    python that creates the virtualenv [python3]
 #   SALT_LAB_HOSTS     1: add this host's name to /etc/hosts if missing, so no DNS query is made [1]
-# Lines printed by start, start-master, restart-master and env (eval them with set -a):
+#   SALT_LAB_API_PORT  opt-in salt-api: start writes SALT_LAB_DIR/etc/master.d/salt-api.conf before
+#                      the master starts: rest_cherrypy on 127.0.0.1:<port> without TLS, external_auth
+#                      `auto` (ANY password) for user benchuser ('.*', @wheel, @runner, @jobs) and
+#                      netapi_enable_clients local, local_async, wheel, runner. For benchmarks only.
+#                      Unset [default]: no such file (a stale one is removed) and no salt-api
+# Lines printed by start, start-master, restart-master, api-start and env (eval them with set -a):
 #   SALT_LAB_DIR SALT_LAB_VERSION SALT_LAB_BIN (the venv's bin: salt, salt-key, salt-run, python)
 #   SALT_LAB_CONFIG_DIR = SALT_CONFIG_DIR (salt -c DIR) SALT_LAB_MASTER_CONFIG (its master file)
 #   SALT_LAB_QUICK_CONFIG_DIR (same master config with gather_job_timeout 2: the salt CLI gives up
@@ -35,6 +45,8 @@
 #   SALT_LAB_SOCK_DIR SALT_LAB_ROOT_KEY (the local client key file) SALT_LAB_EVENT_PUB_SOCK
 #   SALT_LAB_INTERFACE SALT_LAB_RET_PORT SALT_LAB_PUB_PORT SALT_LAB_MINIONS (minion-1,minion-2,...)
 #   SALT_LAB_MASTER_PID
+#   and only in a lab started with SALT_LAB_API_PORT: SALT_LAB_API_PORT SALT_LAB_API_URL
+#   SALT_LAB_API_USER SALT_LAB_API_EAUTH SALT_LAB_API_PID (empty until api-start)
 # Progress and errors go to stderr; only the KEY=VALUE lines go to stdout.
 # Two labs can run side by side when they have different SALT_LAB_DIR and ports.
 set -euo pipefail
@@ -49,6 +61,7 @@ WORKERS=${SALT_LAB_WORKERS:-4}
 TIMEOUT=${SALT_LAB_TIMEOUT:-120}
 STOP_WAIT=${SALT_LAB_STOP_WAIT:-3}
 LOG_LEVEL=${SALT_LAB_LOG_LEVEL:-info}
+API_PORT=${SALT_LAB_API_PORT:-}
 ADDR=127.0.0.1
 BIN=$VENV/bin
 
@@ -63,6 +76,10 @@ SOCKS=$LAB/run/master
 PIDS=$LAB/pids
 LOGS=$LAB/log
 MARK=$LAB/.projetyd-salt-lab  # only a dir holding this file is ever deleted by `clean`
+API_CONF=$CONF/master.d/salt-api.conf  # only with SALT_LAB_API_PORT (Salt's default_include is
+                                       # master.d/*.conf beside the master file)
+API_PORT_FILE=$LAB/api-port   # the port the lab was started with, for api-start and env
+API_USER=benchuser
 
 say() { printf 'salt-lab: %s\n' "$*" >&2; }
 fail() { say "error: $*"; exit 1; }
@@ -77,6 +94,13 @@ check_settings() {
     if ! [[ $p =~ ^[0-9]+$ ]] || (( p < 1 || p > 65535 )); then fail "bad port: $p"; fi
   done
   [[ $PUB_PORT != "$RET_PORT" ]] || fail "SALT_LAB_PUB_PORT and SALT_LAB_RET_PORT must differ"
+  if [[ -n $API_PORT ]]; then
+    if ! [[ $API_PORT =~ ^[0-9]+$ ]] || (( API_PORT < 1 || API_PORT > 65535 )); then
+      fail "bad port: SALT_LAB_API_PORT=$API_PORT"
+    fi
+    [[ $API_PORT != "$PUB_PORT" && $API_PORT != "$RET_PORT" ]] \
+      || fail "SALT_LAB_API_PORT must differ from SALT_LAB_PUB_PORT and SALT_LAB_RET_PORT"
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -169,11 +193,11 @@ stop_daemons() {
   # Salt's own pid files too: one naming a reused pid would stop the next start.
   for name; do
     rm -f "$(pidfile "$name")" "$PIDS/$name.start"
-    if [[ $name == master ]]; then
-      rm -f "$LAB/run/salt-master.pid" "$LAB/run/process_responsibility_salt-master.pid"
-    else
-      rm -f "$LAB/m/$name/run/salt-minion.pid" "$LAB/m/$name/run/process_responsibility_salt-minion.pid"
-    fi
+    case $name in
+      master) rm -f "$LAB/run/salt-master.pid" "$LAB/run/process_responsibility_salt-master.pid" ;;
+      api) rm -f "$LAB/run/salt-api.pid" ;;
+      *) rm -f "$LAB/m/$name/run/salt-minion.pid" "$LAB/m/$name/run/process_responsibility_salt-minion.pid" ;;
+    esac
   done
   if (( ${#groups[@]} )); then say "stopped ${#groups[@]} process group(s)"; fi
 }
@@ -306,7 +330,36 @@ EOF
   mkdir -p "$QUICK"
   { cat "$CONF/master"; echo "gather_job_timeout: 2"; } >"$QUICK/master"
   echo "$n" >"$LAB/minion-count"
+  write_api_config
 }
+
+# The master itself checks external_auth when salt-api asks it for tokens and publishes, so this
+# file must be in place before the master starts. Without SALT_LAB_API_PORT there is none.
+write_api_config() {
+  if [[ -z $API_PORT ]]; then
+    rm -f "$API_CONF" "$API_PORT_FILE"
+    return 0
+  fi
+  mkdir -p "$(dirname "$API_CONF")"
+  cat >"$API_CONF" <<EOF
+# written by projetyd scripts/salt-lab.sh (SALT_LAB_API_PORT); rewritten on every start.
+# For benchmarks only: the auto eauth accepts ANY password for $API_USER.
+rest_cherrypy:
+  host: $ADDR
+  port: $API_PORT
+  disable_ssl: True
+external_auth:
+  auto:
+    $API_USER: ['.*', '@wheel', '@runner', '@jobs']
+# Empty by default since Salt 3006: every netapi client is refused until it is listed.
+netapi_enable_clients: [local, local_async, wheel, runner]
+api_pidfile: $LAB/run/salt-api.pid
+api_logfile: $LOGS/api.log
+EOF
+  echo "$API_PORT" >"$API_PORT_FILE"
+}
+
+lab_api_port() { if [[ -s $API_PORT_FILE ]]; then cat "$API_PORT_FILE"; fi; }
 
 minion_count() { [[ -s $LAB/minion-count ]] && cat "$LAB/minion-count" || echo 0; }
 
@@ -341,6 +394,17 @@ SALT_LAB_PUB_PORT=$PUB_PORT
 SALT_LAB_MINIONS=$(minion_ids)
 SALT_LAB_MASTER_PID=$(recorded_pid master)
 EOF
+  local port
+  port=$(lab_api_port)
+  if [[ -n $port ]]; then
+    cat >>"$LAB/lab.env" <<EOF
+SALT_LAB_API_PORT=$port
+SALT_LAB_API_URL=http://$ADDR:$port
+SALT_LAB_API_USER=$API_USER
+SALT_LAB_API_EAUTH=auto
+SALT_LAB_API_PID=$(recorded_pid api)
+EOF
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -397,7 +461,7 @@ launch_master() {
 }
 
 cmd_start() {
-  local n=${1:-2} i t0 have
+  local n=${1:-2} i t0 have master_was_running=0
   if ! [[ $n =~ ^[0-9]+$ ]] || (( n < 1 || n > 99 )); then fail "N must be between 1 and 99"; fi
   check_settings
   have=$(minion_count)
@@ -405,10 +469,17 @@ cmd_start() {
     fail "a lab with $have minion(s) runs in $LAB; stop it first"
   fi
   running master || ports_free
+  if [[ -n $API_PORT ]] && ! running api && listening "$API_PORT"; then
+    fail "port $API_PORT is in use; pick another with SALT_LAB_API_PORT"
+  fi
   t0=$(now)
   installed || cmd_install
   ensure_hosts
+  if running master; then master_was_running=1; fi
   write_configs "$n"
+  if [[ -n $API_PORT ]] && (( master_was_running )); then
+    say "warning: the master was already running; restart-master to apply $API_CONF"
+  fi
   launch_master
   for ((i = 1; i <= n; i++)); do
     # --disable-keepalive: no supervising parent, so the recorded pid is the minion itself.
@@ -506,6 +577,64 @@ cmd_restart_master() {
   cmd_start_master
 }
 
+# ---------------------------------------------------------------------------------------------
+# salt-api (opt-in: a lab started with SALT_LAB_API_PORT)
+
+ensure_cherrypy() {
+  "$BIN/python" -c 'import cherrypy' 2>/dev/null && return 0
+  exec 9>"$VENV.lock"  # the lock install uses: one pip at a time in this venv
+  flock 9
+  if ! "$BIN/python" -c 'import cherrypy' 2>/dev/null; then
+    say "pip install cherrypy into $VENV"
+    "$BIN/python" -m pip install --quiet --disable-pip-version-check cherrypy >&2 \
+      || fail "pip could not install cherrypy into $VENV"
+  fi
+  flock -u 9
+}
+
+# salt-api answers GET / with a welcome document once CherryPy serves.
+api_answers() {
+  "$BIN/python" - "$1" 2>/dev/null <<'EOF'
+import sys, urllib.request
+with urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=2) as reply:
+    sys.exit(0 if reply.status == 200 else 1)
+EOF
+}
+
+cmd_api_start() {
+  check_settings
+  local port t0 deadline
+  port=$(lab_api_port)
+  [[ -n $port ]] || fail "the lab in $LAB was started without SALT_LAB_API_PORT; start it with one"
+  if [[ -n $API_PORT && $API_PORT != "$port" ]]; then
+    fail "the lab in $LAB was started with SALT_LAB_API_PORT=$port, not $API_PORT"
+  fi
+  running master || fail "no master runs in $LAB; run start first"
+  t0=$(now)
+  if running api; then
+    say "salt-api already runs, pid $(recorded_pid api)"
+  else
+    ensure_cherrypy
+    stop_daemons api  # what a dead salt-api left behind
+    if listening "$port"; then fail "port $port is in use; pick another with SALT_LAB_API_PORT"; fi
+    spawn api "$BIN/salt-api" -c "$CONF" -l quiet
+  fi
+  deadline=$((SECONDS + TIMEOUT))
+  until api_answers "$port"; do
+    running api || fail "salt-api exited; see $LOGS/api.console and $LOGS/api.log"
+    (( SECONDS < deadline )) || fail "salt-api does not answer after ${TIMEOUT}s; see $LOGS/api.log"
+    sleep 0.2
+  done
+  write_env
+  say "salt-api answers on http://$ADDR:$port after $(since "$t0")s"
+  cat "$LAB/lab.env"
+}
+
+cmd_api_stop() {
+  stop_daemons api
+  if [[ -s $LAB/lab.env ]]; then write_env; fi
+}
+
 cmd_clean() {
   [[ -d $LAB ]] || return 0
   [[ -e $MARK ]] || fail "$LAB was not made by salt-lab.sh; not deleting it"
@@ -526,6 +655,8 @@ case ${1:-} in
   stop-master) cmd_stop_master ;;
   start-master) cmd_start_master ;;
   restart-master) cmd_restart_master ;;
+  api-start) cmd_api_start ;;
+  api-stop) cmd_api_stop ;;
   clean) cmd_clean ;;
   -h | --help | help) usage ;;
   *) usage; exit 2 ;;

@@ -76,7 +76,10 @@ impl Default for Options {
 #[derive(Debug, Clone)]
 enum Reachable {
     Unknown,
-    Up,
+    /// Answering; `misses` checks in a row have failed since.
+    Up {
+        misses: u32,
+    },
     Down(String),
 }
 
@@ -97,7 +100,9 @@ pub struct Salt {
 
 /// How often the master is pinged for `/healthz` and fast 503s.
 const HEALTH_EVERY: Duration = Duration::from_secs(2);
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// Failed checks in a row after which the master counts as down.
+const DOWN_AFTER: u32 = 2;
 
 /// The reply to a publish.
 pub struct Published {
@@ -149,7 +154,7 @@ impl Salt {
         match &*self.reachable.lock().unwrap_or_else(|p| p.into_inner()) {
             Reachable::Down(reason) => return Err(Error::Down(reason.clone())),
             Reachable::Unknown => return Err(Error::Down("not checked yet".into())),
-            Reachable::Up => {}
+            Reachable::Up { .. } => {}
         }
         self.events.status()
     }
@@ -186,10 +191,16 @@ impl Salt {
     fn set_reachable(&self, result: &Result<(), Error>) {
         let mut reachable = self.reachable.lock().unwrap_or_else(|p| p.into_inner());
         match (result, &*reachable) {
-            (Ok(()), Reachable::Up) => {}
+            (Ok(()), Reachable::Up { .. }) => *reachable = Reachable::Up { misses: 0 },
             (Ok(()), _) => {
                 log::info!("Salt master at {} is reachable", self.config.ret_endpoint());
-                *reachable = Reachable::Up;
+                *reachable = Reachable::Up { misses: 0 };
+            }
+            // A master busy enough to miss one check is not declared down
+            // (that would turn every endpoint into a 503); two in a row are.
+            (Err(err), Reachable::Up { misses }) if misses + 1 < DOWN_AFTER => {
+                log::debug!("Salt master missed a health check: {err}");
+                *reachable = Reachable::Up { misses: misses + 1 };
             }
             (Err(err), previous) => {
                 if !matches!(previous, Reachable::Down(_)) {
