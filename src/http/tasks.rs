@@ -123,10 +123,15 @@ pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Response<Fu
             }
         },
     };
-    let task = state.tasks.wait(task_id, wait).await?;
-    let task = task
-        .filter(|t| t.user_id == caller.user_id)
-        .ok_or_else(not_found)?;
+    // Ownership first: nobody long-polls on another user's task.
+    let mine = state
+        .store
+        .task(&task_id)?
+        .is_some_and(|t| t.user_id == caller.user_id);
+    if !mine {
+        return Err(not_found());
+    }
+    let task = state.tasks.wait(task_id, wait).await?.ok_or_else(not_found)?;
     match task.response {
         Some(stored) if task.state.is_final() => Ok(replay(stored)),
         _ => Ok(accepted(state, req, task_id)),
