@@ -55,7 +55,6 @@
 //! missed is reported, not failed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::error::Error;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
@@ -70,8 +69,9 @@ use projetyd::salt::{JobSpec, MasterConfig, Options, Salt};
 use rmpv::Value as Msg;
 use serde_json::{json, Value};
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
+#[path = "support/common.rs"]
+mod common;
+use common::{env_number, load_average, target_dir, BoxError, Result};
 
 const BIN: &str = env!("CARGO_BIN_EXE_projetyd");
 const ONE: [&str; 1] = ["minion-1"];
@@ -184,16 +184,6 @@ impl Settings {
     }
 }
 
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(text) => match text.parse::<usize>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(format!("{name}={text:?} is not a positive integer").into()),
-        },
-    }
-}
-
 struct ApiLab {
     addr: SocketAddr,
     user: String,
@@ -293,12 +283,6 @@ impl Machine {
             mem_total_kib: proc_field("/proc/meminfo", "MemTotal:").unwrap_or(0),
         }
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// The first number after `key` in a /proc file of `key value` lines.
@@ -2581,19 +2565,6 @@ fn targets(r: &Results) -> Vec<Target> {
         met: Some((fp.projetyd_peak_kib as f64) * 1024.0 < 60e6),
     });
     t
-}
-
-/// `$CARGO_TARGET_DIR`, else the `target` directory this bench runs from
-/// (`target/<profile>/deps/compare-*`), else `./target`.
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-        .filter(|dir| dir.join("CACHEDIR.TAG").exists() || dir.ends_with("target"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
 }
 
 // ---------------------------------------------------------------------------

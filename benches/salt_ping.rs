@@ -23,7 +23,6 @@
 //! `target/bench-results/salt_ping.json`.
 
 use std::collections::HashMap;
-use std::error::Error;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
@@ -37,8 +36,9 @@ use projetyd::salt::{JobSpec, MasterConfig, Options, Salt};
 use rmpv::Value;
 use serde_json::json;
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
+#[path = "support/common.rs"]
+mod common;
+use common::{env_number, lab_var, load_average, read_lab, target_dir, BoxError, Result};
 
 const BIN: &str = env!("CARGO_BIN_EXE_projetyd");
 const ONE: [&str; 1] = ["minion-1"];
@@ -391,53 +391,9 @@ fn report(
     Ok(())
 }
 
-/// `$CARGO_TARGET_DIR`, else the `target` directory this bench runs from
-/// (`target/<profile>/deps/salt_ping-*`), else `./target`.
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-        .filter(|dir| dir.join("CACHEDIR.TAG").exists() || dir.ends_with("target"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 // ---------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------
-
-fn read_lab(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect())
-}
-
-fn lab_var<'a>(lab: &'a HashMap<String, String>, key: &str) -> Result<&'a str> {
-    lab.get(key)
-        .map(String::as_str)
-        .ok_or_else(|| format!("lab.env has no {key}").into())
-}
-
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(text) => match text.parse::<usize>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(format!("{name}={text:?} is not a positive integer").into()),
-        },
-    }
-}
 
 // ---------------------------------------------------------------------------
 // (a) The floor: the library's own client, no HTTP

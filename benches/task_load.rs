@@ -52,8 +52,7 @@
 #[path = "support/fake_salt.rs"]
 mod fake_salt;
 
-use std::collections::{BTreeMap, HashMap};
-use std::error::Error;
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::net::UnixDatagram;
@@ -68,8 +67,9 @@ use serde_json::json;
 
 use fake_salt::FakeSalt;
 
-type BoxError = Box<dyn Error + Send + Sync>;
-type Result<T, E = BoxError> = std::result::Result<T, E>;
+#[path = "support/common.rs"]
+mod common;
+use common::{env_number, lab_var, load_average, read_lab, target_dir, Result};
 
 const BIN: &str = env!("CARGO_BIN_EXE_projetyd");
 const MINIONS: [&str; 3] = ["minion-1", "minion-2", "minion-3"];
@@ -793,53 +793,9 @@ fn report(settings: &Settings, salt: &str, master_config: &Path, o: &Outcome) ->
     Ok(())
 }
 
-/// `$CARGO_TARGET_DIR`, else the `target` directory this bench runs from
-/// (`target/<profile>/deps/task_load-*`), else `./target`.
-fn target_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        return PathBuf::from(dir);
-    }
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
-        .filter(|dir| dir.join("CACHEDIR.TAG").exists() || dir.ends_with("target"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"))
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
 // ---------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------
-
-fn read_lab(path: &Path) -> Result<HashMap<String, String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    Ok(text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect())
-}
-
-fn lab_var<'a>(lab: &'a HashMap<String, String>, key: &str) -> Result<&'a str> {
-    lab.get(key)
-        .map(String::as_str)
-        .ok_or_else(|| format!("lab.env has no {key}").into())
-}
-
-fn env_number(name: &str, default: usize) -> Result<usize> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(text) => match text.parse::<usize>() {
-            Ok(v) if v > 0 => Ok(v),
-            _ => Err(format!("{name}={text:?} is not a positive integer").into()),
-        },
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The daemon
