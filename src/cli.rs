@@ -29,6 +29,7 @@ pub enum Command {
     Passwd(Passwd),
     DelUser(DelUser),
     Users(Users),
+    Db(Db),
 }
 
 /// run the daemon (logs go to stderr; set RUST_LOG=debug for more)
@@ -196,6 +197,101 @@ pub struct Users {
     pub admin_socket: PathBuf,
 }
 
+/// check, back up, restore or repair the database
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "db")]
+pub struct Db {
+    #[argh(subcommand)]
+    pub action: DbAction,
+}
+
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand)]
+pub enum DbAction {
+    Check(DbCheck),
+    Backup(DbBackup),
+    Restore(DbRestore),
+    Repair(DbRepair),
+}
+
+/// report what the database holds and whether it is damaged (exit 1 if so)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "check")]
+pub struct DbCheck {
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// write a consistent copy of the database to FILE (the daemon may run)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "backup")]
+pub struct DbBackup {
+    /// the backup file to write
+    #[argh(positional)]
+    pub file: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// replace the database with the backup FILE (the daemon must be stopped)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "restore")]
+pub struct DbRestore {
+    /// the backup file to restore
+    #[argh(positional)]
+    pub file: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
+/// keep what a damaged database still holds and make it usable again (the daemon must be stopped)
+#[derive(FromArgs, Debug, PartialEq)]
+#[argh(subcommand, name = "repair")]
+pub struct DbRepair {
+    #[argh(
+        option,
+        default = "DEFAULT_DB.into()",
+        description = "database directory (default /var/lib/projetyd)"
+    )]
+    pub db: PathBuf,
+    #[argh(
+        option,
+        default = "DEFAULT_ADMIN_SOCKET.into()",
+        description = "admin socket (default /run/projetyd/admin.sock)"
+    )]
+    pub admin_socket: PathBuf,
+}
+
 /// Why a command failed; printed as `projetyd: <message>`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -205,6 +301,8 @@ pub enum Error {
     Admin(#[from] admin::Error),
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("the database is damaged (see above)")]
+    Damaged,
 }
 
 /// Runs a parsed command line.
@@ -215,13 +313,36 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Passwd(c) => (c.db, c.admin_socket, Request::Passwd { name: c.name }),
         Command::DelUser(c) => (c.db, c.admin_socket, Request::DelUser { name: c.name }),
         Command::Users(c) => (c.db, c.admin_socket, Request::Users),
+        Command::Db(db) => return run_db(db.action),
     };
     let reply = admin::command(&db, &socket, &request)?;
     println!("{}", admin::render(&reply));
     Ok(())
 }
 
+fn run_db(action: DbAction) -> Result<(), Error> {
+    // Files the command creates (a backup, a restored database) are private.
+    crate::private_umask();
+    let text = match action {
+        DbAction::Check(c) => {
+            let checked = admin::db::check(&c.db, &c.admin_socket)?;
+            println!("{}", checked.text);
+            return if checked.healthy {
+                Ok(())
+            } else {
+                Err(Error::Damaged)
+            };
+        }
+        DbAction::Backup(c) => admin::db::backup(&c.db, &c.admin_socket, &c.file)?,
+        DbAction::Restore(c) => admin::db::restore(&c.db, &c.admin_socket, &c.file)?,
+        DbAction::Repair(c) => admin::db::repair(&c.db, &c.admin_socket)?,
+    };
+    println!("{text}");
+    Ok(())
+}
+
 fn run_serve(flags: Serve) -> Result<(), Error> {
+    crate::private_umask();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let config = config_from(flags);
     let runtime = tokio::runtime::Builder::new_multi_thread()

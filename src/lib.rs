@@ -36,3 +36,10 @@ pub fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+/// Sets the process umask to 077: every file the daemon or an admin
+/// command creates (sled's log and snapshots, the seal, a backup) is
+/// readable by its owner only, whatever umask it was started with.
+pub fn private_umask() {
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
+}

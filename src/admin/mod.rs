@@ -7,9 +7,10 @@
 //! Both paths end in [`execute`], so the output is the same. One JSON line
 //! each way; never TCP.
 
+pub mod db;
 pub mod socket;
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufRead, BufReader, Write as _};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,10 +26,21 @@ use crate::unix_now;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum Request {
-    AddUser { name: String },
-    Passwd { name: String },
-    DelUser { name: String },
+    AddUser {
+        name: String,
+    },
+    Passwd {
+        name: String,
+    },
+    DelUser {
+        name: String,
+    },
     Users,
+    /// `db check` on the running daemon's database.
+    Check,
+    /// `db backup`: the daemon answers `BackupFollows`, then the backup's
+    /// bytes until it closes the connection.
+    Backup,
 }
 
 /// What an action did.
@@ -50,6 +62,10 @@ pub enum Reply {
     Users {
         users: Vec<UserRow>,
     },
+    Checked {
+        report: store::check::Report,
+    },
+    BackupFollows,
     Failed {
         kind: FailKind,
         message: String,
@@ -163,6 +179,14 @@ fn run(store: &Store, request: &Request) -> Result<Reply, store::Error> {
             }
             Reply::Users { users }
         }
+        Request::Check => Reply::Checked {
+            report: store::check::run(store)?,
+        },
+        // Streamed by the socket (see `socket`), or written by `db::backup`.
+        Request::Backup => Reply::Failed {
+            kind: FailKind::Internal,
+            message: "a backup is streamed, not answered".into(),
+        },
     };
     Ok(reply)
 }
@@ -189,6 +213,12 @@ pub fn command(db: &Path, socket: &Path, request: &Request) -> Result<Reply, Err
 }
 
 fn over_socket(stream: UnixStream, path: &Path, request: &Request) -> Result<Reply, Error> {
+    send(&stream, path, request)?;
+    receive(&mut BufReader::new(&stream), path)
+}
+
+/// Sends one request line.
+pub(crate) fn send(stream: &UnixStream, path: &Path, request: &Request) -> Result<(), Error> {
     let protocol = |reason: String| Error::Protocol {
         path: path.into(),
         reason,
@@ -198,9 +228,18 @@ fn over_socket(stream: UnixStream, path: &Path, request: &Request) -> Result<Rep
         .map_err(|e| protocol(e.to_string()))?;
     let mut line = serde_json::to_vec(request).map_err(|e| protocol(e.to_string()))?;
     line.push(b'\n');
-    (&stream).write_all(&line).map_err(|e| protocol(e.to_string()))?;
+    let mut writer = stream;
+    writer.write_all(&line).map_err(|e| protocol(e.to_string()))
+}
+
+/// Reads one reply line.
+pub(crate) fn receive(reader: &mut impl BufRead, path: &Path) -> Result<Reply, Error> {
+    let protocol = |reason: String| Error::Protocol {
+        path: path.into(),
+        reason,
+    };
     let mut answer = String::new();
-    BufReader::new(&stream)
+    reader
         .read_line(&mut answer)
         .map_err(|e| protocol(e.to_string()))?;
     if answer.is_empty() {
@@ -222,6 +261,8 @@ pub fn render(reply: &Reply) -> String {
         } => format!("User {name} has a new password {password} ({revoked} token(s) revoked)"),
         Reply::Deleted { name } => format!("User {name} deleted"),
         Reply::Users { users } => render_table(users),
+        Reply::Checked { report } => report.render(),
+        Reply::BackupFollows => "backup follows".into(),
         Reply::Failed { message, .. } => message.clone(),
     }
 }

@@ -119,6 +119,9 @@ async fn connection(mut stream: UnixStream, store: Store, owner: u32) -> io::Res
         Err(_) => return reply_to(&mut write, &refusal("request not received in time")).await,
     };
     log::info!("admin request: {}", describe(&request));
+    if request == Request::Backup {
+        return stream_backup(&mut write, store).await;
+    }
     let answer = tokio::task::spawn_blocking(move || execute(&store, &request))
         .await
         .unwrap_or_else(|err| refusal(&format!("the request failed: {err}")));
@@ -133,6 +136,70 @@ fn describe(request: &Request) -> String {
         Request::Passwd { name } => format!("passwd {name}"),
         Request::DelUser { name } => format!("deluser {name}"),
         Request::Users => "users".into(),
+        Request::Check => "db check".into(),
+        Request::Backup => "db backup".into(),
+    }
+}
+
+/// Chunks of a backup on their way from the blocking writer to the socket.
+const CHUNK: usize = 64 * 1024;
+
+/// Answers `BackupFollows`, then the backup itself. The backup is written
+/// on the blocking pool into a small bounded channel, so memory stays at a
+/// few chunks whatever the database's size, and a client that goes away
+/// stops the backup.
+async fn stream_backup(write: &mut tokio::net::unix::WriteHalf<'_>, store: Store) -> io::Result<()> {
+    let mut line = serde_json::to_vec(&Reply::BackupFollows).map_err(io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let (chunks, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let writer = tokio::task::spawn_blocking(move || {
+        let out = ChannelWriter {
+            chunks,
+            buf: Vec::with_capacity(CHUNK),
+        };
+        crate::store::backup::write(&store, out)
+    });
+    while let Some(chunk) = receiver.recv().await {
+        write.write_all(&chunk).await?;
+    }
+    match writer.await {
+        Ok(Ok(summary)) => log::info!(
+            "backup sent: {} user(s), {} token(s), {} task(s), {} bytes",
+            summary.users,
+            summary.tokens,
+            summary.tasks,
+            summary.bytes
+        ),
+        // The client sees a backup without its checksum and refuses it.
+        Ok(Err(err)) => log::error!("backup failed: {err}"),
+        Err(err) => log::error!("backup task failed: {err}"),
+    }
+    write.shutdown().await
+}
+
+struct ChannelWriter {
+    chunks: tokio::sync::mpsc::Sender<Vec<u8>>,
+    buf: Vec<u8>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
+        self.chunks
+            .blocking_send(chunk)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the backup's reader went away"))
     }
 }
 

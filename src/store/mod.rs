@@ -12,9 +12,13 @@
 //! Every method here blocks (sled does I/O); async callers run writes on the
 //! blocking pool. Plain reads are served from sled's page cache.
 
+pub mod backup;
+pub mod check;
 mod codec;
+mod durable;
 pub mod migrate;
 mod records;
+pub mod seal;
 mod tasks;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +59,20 @@ pub enum Error {
     NotFound { what: &'static str, key: String },
     #[error("the database schema version {found} is newer than this projetyd supports ({supported}); upgrade projetyd")]
     TooNew { found: u32, supported: u32 },
+    #[error("the database at {} is damaged: {problem}; restore a backup with `projetyd db restore FILE` (daemon stopped), or keep what is left with `projetyd db repair`; `projetyd db check` shows the details", path.display())]
+    Damaged { path: PathBuf, problem: String },
+    #[error("cannot open the database at {}: {source}", path.display())]
+    OpenDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the database files in {}: {source}", path.display())]
+    Files {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Upper bound of sled's page cache.
@@ -75,6 +93,9 @@ pub struct Store {
     tokens: Tree,
     user_tokens: Tree,
     meta: Tree,
+    /// The seal and sled's log file, for a database on disk (none for a
+    /// temporary one): what makes `flush` durable and damage detectable.
+    durable: Option<Arc<durable::Durable>>,
     tasks: Tree,
     task_created: Tree,
     task_user: Tree,
@@ -85,8 +106,79 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the database in directory `path`.
+    /// Opens (or creates) the database in directory `path`, checks it
+    /// against its seal and its own indexes, and refuses a damaged one
+    /// (`Error::Damaged`) rather than start without data it once held.
     pub fn open(path: &Path) -> Result<Store, Error> {
+        let (store, report, preserved) = Store::open_and_check(path)?;
+        if let Some(problem) = report.problems.first() {
+            let more = report.problems.len() - 1;
+            let mut problem = match more {
+                0 => problem.clone(),
+                n => format!("{problem} (and {n} more problem(s))"),
+            };
+            if let Some(preserved) = preserved {
+                let kept = preserved.keep("damaged");
+                problem.push_str(&format!(
+                    "; its files as they were are kept in {}",
+                    kept.display()
+                ));
+            }
+            return Err(Error::Damaged {
+                path: path.into(),
+                problem,
+            });
+        }
+        if let Some(preserved) = preserved {
+            preserved.discard();
+        }
+        // Seals a database that has no seal yet (new, or from before seals).
+        store.flush()?;
+        Ok(store)
+    }
+
+    /// Opens the database and checks it, with a copy of its files as they
+    /// were before sled's recovery touched them (when it was sealed). A
+    /// database sled itself reports as corrupt is a report with that
+    /// problem, not an error.
+    pub fn open_and_check(path: &Path) -> Result<(Store, check::Report, Option<durable::Preserved>), Error> {
+        durable::prepare_dir(path)?;
+        let preserved = durable::Preserved::take(path)?;
+        match Store::open_unchecked(path) {
+            Ok(store) => {
+                let report = check::run(&store)?;
+                Ok((store, report, preserved))
+            }
+            Err(Error::Open {
+                source: sled::Error::Corruption { .. },
+                ..
+            }) => {
+                let mut problem = "sled found corrupted data in its log while opening it".to_owned();
+                if let Some(preserved) = preserved {
+                    let kept = preserved.keep("damaged");
+                    problem.push_str(&format!(
+                        "; its files as they were are kept in {}",
+                        kept.display()
+                    ));
+                }
+                Err(Error::Damaged {
+                    path: path.into(),
+                    problem,
+                })
+            }
+            Err(err) => {
+                if let Some(preserved) = preserved {
+                    preserved.discard();
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// Opens the database without judging its state: `db check` and
+    /// `db repair` look at a damaged one through this.
+    pub fn open_unchecked(path: &Path) -> Result<Store, Error> {
+        durable::prepare_dir(path)?;
         let db = sled::Config::new()
             .path(path)
             // sled's page cache defaults to 1 GiB; the daemon's working set
@@ -106,18 +198,20 @@ impl Store {
                     source,
                 },
             })?;
-        Store::from_db(db)
+        let durable = durable::Durable::open(path)?;
+        Store::from_db(db, Some(Arc::new(durable)))
     }
 
     /// A throwaway database that disappears when dropped (tests, benches).
     pub fn temporary() -> Result<Store, Error> {
-        Store::from_db(sled::Config::new().temporary(true).open()?)
+        Store::from_db(sled::Config::new().temporary(true).open()?, None)
     }
 
-    fn from_db(db: sled::Db) -> Result<Store, Error> {
+    fn from_db(db: sled::Db, durable: Option<Arc<durable::Durable>>) -> Result<Store, Error> {
         let meta = db.open_tree("meta")?;
         migrate::run(&meta)?;
         Ok(Store {
+            durable,
             users: db.open_tree(USERS)?,
             user_names: db.open_tree(USER_NAMES)?,
             tokens: db.open_tree(TOKENS)?,
@@ -136,11 +230,25 @@ impl Store {
         self.writes.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Writes everything to disk; called where losing data would break a
-    /// promise (a password was printed, a token handed out, shutdown).
+    /// Writes everything to stable storage; called where losing data would
+    /// break a promise (a password was printed, a token handed out, a 202
+    /// answered, a result reported, shutdown). See `durable`.
     pub fn flush(&self) -> Result<(), Error> {
-        self.db.flush()?;
-        Ok(())
+        match &self.durable {
+            Some(durable) => durable.flush(self),
+            None => {
+                self.db.flush()?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The next user id recorded in `meta` (1 for a new database).
+    fn next_user_id(&self) -> Result<u64, Error> {
+        match self.meta.get(NEXT_USER_ID)? {
+            Some(raw) => decode_id(META, NEXT_USER_ID, &raw),
+            None => Ok(1),
+        }
     }
 
     /// Creates a user with the next free id; `AlreadyExists` if the

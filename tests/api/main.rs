@@ -16,6 +16,7 @@ mod lifecycle;
 mod logs;
 mod salt_e2e;
 mod slow_clients;
+mod store_damage;
 mod tasks_e2e;
 mod throttle;
 mod tokens;

@@ -292,6 +292,23 @@ impl TestServer {
         admin(command, &self.db, &self.socket, rest)
     }
 
+    /// `projetyd db ACTION --db .. --admin-socket ..` on this server.
+    pub fn admin_db(&self, action: &str) -> Output {
+        self.admin_db_with(action, &[])
+    }
+
+    /// `projetyd db ACTION --db .. --admin-socket .. <rest>`.
+    pub fn admin_db_with(&self, action: &str, rest: &[&str]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["db", action])
+            .arg("--db")
+            .arg(&self.db)
+            .arg("--admin-socket")
+            .arg(&self.socket)
+            .args(rest);
+        run(cmd)
+    }
+
     /// `adduser NAME`; returns the generated password.
     pub fn adduser(&self, name: &str) -> String {
         let out = self.admin("adduser", &[name]);

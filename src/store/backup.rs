@@ -1,0 +1,463 @@
+//! Backups: a logical copy of the database in one file, and its restore.
+//!
+//! The file is `PROJETYD-BACKUP 1\n`, then entries `[kind u8][key len u32]
+//! [key][value len u32][value]` (big-endian lengths), then a `0` byte, the
+//! entry count (u64) and the SHA-256 of every byte before the digest.
+//! Entries are records as the database stores them (format-version byte +
+//! bincode); indexes are not copied but rebuilt by restore from the records.
+//!
+//! Consistency while the daemon runs: users, tokens and the id counter are
+//! copied under the store's write lock, so they are one point in time;
+//! task records are copied after, each one whole as last committed. A task
+//! copied while queued or running is recovered as usual after a restore.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ring::digest::{Context, SHA256};
+
+use super::codec;
+use super::tasks::Task;
+use super::{decode_id, Error, Store, Token, User, NEXT_USER_ID, TOKENS, USERS};
+
+const MAGIC: &[u8] = b"PROJETYD-BACKUP 1\n";
+const END: u8 = 0;
+const USER: u8 = 1;
+const TOKEN: u8 = 2;
+const TASK: u8 = 3;
+/// The id counter; key `next_user_id`, value u64 big-endian.
+const COUNTER: u8 = 4;
+/// Largest key or value accepted when reading a backup.
+const MAX_FIELD: u32 = 16 * 1024 * 1024;
+
+/// What a backup holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub users: usize,
+    pub tokens: usize,
+    pub tasks: usize,
+    pub next_user_id: u64,
+    pub bytes: u64,
+}
+
+/// Writes a backup of `store` to `out`.
+pub fn write(store: &Store, out: impl Write) -> Result<Summary, Error> {
+    let mut out = Writer::new(out);
+    let mut summary = Summary::default();
+    {
+        let _guard = store.lock();
+        summary.next_user_id = store.next_user_id()?;
+        out.entry(COUNTER, NEXT_USER_ID, &summary.next_user_id.to_be_bytes())?;
+        for entry in store.users.iter() {
+            let (key, value) = entry?;
+            codec::decode::<User>(USERS, &key, &value)?;
+            out.entry(USER, &key, &value)?;
+            summary.users += 1;
+        }
+        for entry in store.tokens.iter() {
+            let (key, value) = entry?;
+            codec::decode::<Token>(TOKENS, &key, &value)?;
+            out.entry(TOKEN, &key, &value)?;
+            summary.tokens += 1;
+        }
+    }
+    for entry in store.tasks.iter() {
+        let (key, value) = entry?;
+        out.entry(TASK, &key, &value)?;
+        summary.tasks += 1;
+    }
+    summary.bytes = out.finish()?;
+    Ok(summary)
+}
+
+/// Reads a whole backup, checking every record and the checksum, and
+/// hands each entry to `each`. Nothing is trusted before the checksum is:
+/// callers apply the entries only after this returns `Ok`.
+pub fn read(
+    input: impl Read,
+    mut each: impl FnMut(u8, Vec<u8>, Vec<u8>) -> Result<(), Error>,
+) -> Result<Summary, Error> {
+    let mut input = Reader {
+        inner: input,
+        digest: Context::new(&SHA256),
+        bytes: 0,
+    };
+    let bad = |reason: String| Error::Corrupt {
+        tree: "backup",
+        key: String::new(),
+        reason,
+    };
+    let mut magic = vec![0; MAGIC.len()];
+    input.exact(&mut magic)?;
+    if magic != MAGIC {
+        return Err(bad("not a projetyd backup (wrong header)".into()));
+    }
+    let mut summary = Summary::default();
+    let mut count = 0u64;
+    loop {
+        let kind = input.byte()?;
+        if kind == END {
+            break;
+        }
+        let key = input.field()?;
+        let value = input.field()?;
+        match kind {
+            USER => {
+                codec::decode::<User>(USERS, &key, &value)?;
+                decode_id(USERS, &key, &key)?;
+                summary.users += 1;
+            }
+            TOKEN => {
+                codec::decode::<Token>(TOKENS, &key, &value)?;
+                summary.tokens += 1;
+            }
+            TASK => {
+                codec::decode::<Task>("taskid_task", &key, &value)?;
+                summary.tasks += 1;
+            }
+            COUNTER => summary.next_user_id = decode_id("meta", &key, &value)?,
+            other => return Err(bad(format!("unknown entry kind {other}"))),
+        }
+        count += 1;
+        each(kind, key, value)?;
+    }
+    let mut word = [0u8; 8];
+    input.exact(&mut word)?;
+    if u64::from_be_bytes(word) != count {
+        return Err(bad(
+            "the entry count does not match: the file is truncated or altered".into(),
+        ));
+    }
+    let expected = input.digest.clone().finish();
+    let mut sum = [0u8; 32];
+    input
+        .inner
+        .read_exact(&mut sum)
+        .map_err(|e| bad(format!("cannot read the checksum: {e}")))?;
+    if sum != expected.as_ref() {
+        return Err(bad("the checksum does not match: the file is damaged".into()));
+    }
+    let mut rest = [0u8; 1];
+    if input.inner.read(&mut rest).map_err(|e| bad(e.to_string()))? != 0 {
+        return Err(bad("bytes after the checksum".into()));
+    }
+    summary.bytes = input.bytes + 32;
+    Ok(summary)
+}
+
+/// Restores the backup at `file` into the database directory `dir`, which
+/// no daemon may have open. The files already there are moved to a folder
+/// beside it (returned), never deleted. User ids stay unique: the restored
+/// database continues from the highest id the old one had handed out.
+pub fn restore(file: &Path, dir: &Path) -> Result<(Summary, Option<PathBuf>), Error> {
+    let open = |path: &Path| {
+        std::fs::File::open(path)
+            .map(io::BufReader::new)
+            .map_err(|source| Error::Files {
+                path: path.into(),
+                source,
+            })
+    };
+    // Check the whole file before touching the database.
+    let summary = read(open(file)?, |_, _, _| Ok(()))?;
+    let floor = previous_high_water(dir)?;
+    let aside = move_aside(dir)?;
+    let store = Store::open_unchecked(dir)?;
+    read(open(file)?, |kind, key, value| {
+        store.restore_entry(kind, &key, &value)
+    })?;
+    let next = summary.next_user_id.max(floor);
+    store.meta.insert(NEXT_USER_ID, &next.to_be_bytes())?;
+    store.flush()?;
+    Ok((summary, aside))
+}
+
+/// The next user id the database in `dir` would have handed out, from
+/// its seal or its records, whichever is higher (1 if there is none).
+fn previous_high_water(dir: &Path) -> Result<u64, Error> {
+    if !dir.join("db").exists() {
+        return Ok(1);
+    }
+    let store = match Store::open_unchecked(dir) {
+        Ok(store) => store,
+        Err(err @ Error::Locked { .. }) => return Err(err),
+        Err(err) => {
+            log::warn!("the old database cannot be opened ({err}); using its seal alone");
+            let (_, found) = super::seal::Seal::open(dir).map_err(|source| Error::Files {
+                path: dir.into(),
+                source,
+            })?;
+            return Ok(match found {
+                super::seal::Found::Mark(mark) => mark.next_user_id,
+                _ => 1,
+            });
+        }
+    };
+    let mut next = store.next_user_id().unwrap_or(1);
+    if let Some(durable) = &store.durable {
+        next = next.max(durable.mark().next_user_id);
+    }
+    for entry in store.users.iter().flatten() {
+        if let Ok(id) = decode_id(USERS, &entry.0, &entry.0) {
+            next = next.max(id + 1);
+        }
+    }
+    Ok(next)
+}
+
+/// Moves the contents of `dir` into `<dir>.pre-restore-<time>`.
+fn move_aside(dir: &Path) -> Result<Option<PathBuf>, Error> {
+    let files = |path: &Path, source| Error::Files {
+        path: path.into(),
+        source,
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(None);
+    };
+    let entries: Vec<_> = entries.collect::<Result<_, _>>().map_err(|e| files(dir, e))?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let mut name = dir.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".pre-restore-{}", crate::unix_now()));
+    let aside = dir.with_file_name(name);
+    std::fs::create_dir(&aside).map_err(|e| files(&aside, e))?;
+    for entry in entries {
+        let to = aside.join(entry.file_name());
+        std::fs::rename(entry.path(), &to).map_err(|e| files(&entry.path(), e))?;
+    }
+    Ok(Some(aside))
+}
+
+impl Store {
+    /// Writes one backup entry and the index entries it implies.
+    fn restore_entry(&self, kind: u8, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        match kind {
+            USER => {
+                let user: User = codec::decode(USERS, key, value)?;
+                self.users.insert(key, value)?;
+                self.user_names.insert(user.nickname.as_bytes(), key)?;
+            }
+            TOKEN => {
+                let token: Token = codec::decode(TOKENS, key, value)?;
+                self.tokens.insert(key, value)?;
+                self.user_tokens
+                    .insert(super::user_token_key(token.user_id, key), &[])?;
+            }
+            TASK => {
+                let id: [u8; 16] = key.try_into().map_err(|_| Error::Corrupt {
+                    tree: "backup",
+                    key: codec::hex(key),
+                    reason: "a task id is 16 bytes".into(),
+                })?;
+                let task: Task = codec::decode("taskid_task", key, value)?;
+                self.insert_task(&id, &task)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+struct Writer<W: Write> {
+    inner: W,
+    digest: Context,
+    count: u64,
+    bytes: u64,
+}
+
+impl<W: Write> Writer<W> {
+    fn new(inner: W) -> Writer<W> {
+        Writer {
+            inner,
+            digest: Context::new(&SHA256),
+            count: 0,
+            bytes: 0,
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.digest.update(bytes);
+        self.bytes += bytes.len() as u64;
+        self.inner.write_all(bytes).map_err(write_error)
+    }
+
+    fn entry(&mut self, kind: u8, key: &[u8], value: &[u8]) -> Result<(), Error> {
+        if self.count == 0 && self.bytes == 0 {
+            self.put(MAGIC)?;
+        }
+        self.put(&[kind])?;
+        for field in [key, value] {
+            let len = u32::try_from(field.len()).map_err(|_| Error::Encode {
+                reason: "a record is larger than 4 GiB".into(),
+            })?;
+            self.put(&len.to_be_bytes())?;
+            self.put(field)?;
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<u64, Error> {
+        if self.bytes == 0 {
+            self.put(MAGIC)?;
+        }
+        self.put(&[END])?;
+        self.put(&self.count.to_be_bytes())?;
+        let sum = self.digest.clone().finish();
+        self.inner.write_all(sum.as_ref()).map_err(write_error)?;
+        self.inner.flush().map_err(write_error)?;
+        Ok(self.bytes + 32)
+    }
+}
+
+fn write_error(source: io::Error) -> Error {
+    Error::Files {
+        path: PathBuf::from("(backup output)"),
+        source,
+    }
+}
+
+struct Reader<R: Read> {
+    inner: R,
+    digest: Context,
+    bytes: u64,
+}
+
+impl<R: Read> Reader<R> {
+    fn exact(&mut self, buf: &mut [u8]) -> Result<(), Error> {
+        self.inner.read_exact(buf).map_err(|err| Error::Corrupt {
+            tree: "backup",
+            key: String::new(),
+            reason: match err.kind() {
+                io::ErrorKind::UnexpectedEof => "the file ends too soon: it is truncated".into(),
+                _ => err.to_string(),
+            },
+        })?;
+        self.digest.update(buf);
+        self.bytes += buf.len() as u64;
+        Ok(())
+    }
+
+    fn byte(&mut self) -> Result<u8, Error> {
+        let mut b = [0u8; 1];
+        self.exact(&mut b)?;
+        Ok(b[0])
+    }
+
+    fn field(&mut self) -> Result<Vec<u8>, Error> {
+        let mut len = [0u8; 4];
+        self.exact(&mut len)?;
+        let len = u32::from_be_bytes(len);
+        if len > MAX_FIELD {
+            return Err(Error::Corrupt {
+                tree: "backup",
+                key: String::new(),
+                reason: format!("a field of {len} bytes is larger than any record"),
+            });
+        }
+        let mut field = vec![0; len as usize];
+        self.exact(&mut field)?;
+        Ok(field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PasswordHash, TaskKind, TaskState};
+
+    fn hash() -> PasswordHash {
+        PasswordHash {
+            salt: vec![0; 16],
+            iterations: 1,
+            hash: vec![0; 32],
+        }
+    }
+
+    fn filled(dir: &Path) -> Store {
+        let store = Store::open(dir).unwrap();
+        let (a, _) = store.create_user("alice", hash(), 1).unwrap();
+        store.create_user("bob", hash(), 1).unwrap();
+        store.delete_user("bob").unwrap();
+        store
+            .insert_token(
+                &[3; 32],
+                Token {
+                    user_id: a,
+                    created_at: 1,
+                    expires_at: u64::MAX,
+                },
+            )
+            .unwrap();
+        let task = Task {
+            user_id: a,
+            kind: TaskKind::Ping,
+            function: "test.ping".into(),
+            target: vec!["m".into()],
+            timeout: 5,
+            state: TaskState::Queued,
+            jid: None,
+            created_us: 7,
+            started_at: None,
+            finished_at: None,
+            response: None,
+            attempts: 0,
+        };
+        store.insert_task(&[5; 16], &task).unwrap();
+        store.flush().unwrap();
+        store
+    }
+
+    #[test]
+    fn backup_and_restore_round_trip_and_keep_ids_unique() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let file = dir.path().join("backup");
+        {
+            let store = filled(&db);
+            let summary = write(&store, std::fs::File::create(&file).unwrap()).unwrap();
+            assert_eq!(
+                (summary.users, summary.tokens, summary.tasks, summary.next_user_id),
+                (1, 1, 1, 3)
+            );
+            // Ids handed out after the backup must not come back.
+            store.create_user("carol", hash(), 2).unwrap();
+            store.flush().unwrap();
+        }
+        let (summary, aside) = restore(&file, &db).unwrap();
+        assert_eq!(summary.users, 1);
+        assert!(aside.unwrap().join("seal").exists(), "the old files are kept");
+        let store = Store::open(&db).unwrap();
+        assert!(store.user_by_name("alice").unwrap().is_some());
+        assert!(store.user_by_name("carol").unwrap().is_none());
+        assert_eq!(store.token_count(1).unwrap(), 1);
+        assert_eq!(store.unfinished_tasks().unwrap().len(), 1);
+        assert_eq!(
+            store.create_user("dave", hash(), 3).unwrap().0,
+            4,
+            "never an old id"
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_truncated_backup_is_refused_before_anything_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let store = filled(&db);
+        let mut bytes = Vec::new();
+        write(&store, &mut bytes).unwrap();
+        drop(store);
+        for broken in [bytes[..bytes.len() - 1].to_vec(), {
+            let mut b = bytes.clone();
+            b[30] ^= 1;
+            b
+        }] {
+            let file = dir.path().join("broken");
+            std::fs::write(&file, &broken).unwrap();
+            let err = restore(&file, &db).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { tree: "backup", .. }), "{err}");
+        }
+        assert!(Store::open(&db).unwrap().user_by_name("alice").unwrap().is_some());
+    }
+}
