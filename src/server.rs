@@ -110,6 +110,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         async move { admin.serve(store).await }
     });
     let housekeeping = tokio::spawn(housekeeping(state.auth.clone()));
+    let doctor = tokio::spawn(store_doctor(store.clone(), pool.clone()));
 
     log::info!(
         "projetyd {} listening on http://{addr}, database {}, admin socket {}",
@@ -134,6 +135,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     admin_task.abort();
     let _ = admin_task.await;
     housekeeping.abort();
+    doctor.abort();
     let auth = state.auth.clone();
     let final_write = tokio::task::spawn_blocking(move || {
         auth.housekeeping()?;
@@ -222,6 +224,29 @@ pub fn shutdown_signal() -> impl Future<Output = ()> {
                 log::error!("cannot install signal handlers: {err}");
                 let _ = tokio::signal::ctrl_c().await;
             }
+        }
+    }
+}
+
+/// How often a failing store is probed.
+const DOCTOR_EVERY: Duration = Duration::from_secs(2);
+
+/// While database writes fail (a full disk, say), probes the directory
+/// every 2 s; once a write succeeds there, reopens the store (sled's error
+/// is sticky) and resumes the tasks that could not be moved on. The daemon
+/// answers 503 with `Retry-After` meanwhile, and never needs a restart.
+async fn store_doctor(store: Store, pool: Arc<TaskPool>) {
+    let mut every = tokio::time::interval(DOCTOR_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if store.failing().is_none() {
+            continue;
+        }
+        let store = store.clone();
+        let healed = tokio::task::spawn_blocking(move || store.probe() && store.reopen().is_ok()).await;
+        if matches!(healed, Ok(true)) {
+            pool.resume();
         }
     }
 }

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use super::{receive, send, Error, FailKind, Reply, Request};
-use crate::store::{self, backup, check, Store};
+use crate::store::{self, backup, Store};
 
 /// What `db check` found; `healthy` decides the exit status.
 pub struct Checked {
@@ -108,7 +108,7 @@ fn write_backup(db: &Path, socket: &Path, partial: &Path) -> Result<(), Error> {
         }
         None => {
             let store = Store::open(db)?;
-            backup::write(&store, std::io::BufWriter::new(&mut out))?;
+            store.backup(std::io::BufWriter::new(&mut out))?;
         }
     }
     out.sync_all().map_err(|e| files(partial, e))
@@ -147,8 +147,8 @@ pub fn repair(db: &Path, socket: &Path) -> Result<String, Error> {
         }
         Err(err) => return Err(err.into()),
     };
-    let done = check::repair(&store)?;
-    let after = check::run(&store)?;
+    let done = store.repair()?;
+    let after = store.check()?;
     let mut out = String::new();
     if let Some(preserved) = preserved {
         let kept = preserved.keep("pre-repair");

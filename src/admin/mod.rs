@@ -180,7 +180,7 @@ fn run(store: &Store, request: &Request) -> Result<Reply, store::Error> {
             Reply::Users { users }
         }
         Request::Check => Reply::Checked {
-            report: store::check::run(store)?,
+            report: store.check()?,
         },
         // Streamed by the socket (see `socket`), or written by `db::backup`.
         Request::Backup => Reply::Failed {

@@ -158,7 +158,7 @@ async fn stream_backup(write: &mut tokio::net::unix::WriteHalf<'_>, store: Store
             chunks,
             buf: Vec::with_capacity(CHUNK),
         };
-        crate::store::backup::write(&store, out)
+        store.backup(out)
     });
     while let Some(chunk) = receiver.recv().await {
         write.write_all(&chunk).await?;

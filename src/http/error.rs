@@ -103,6 +103,14 @@ impl ApiError {
 
 impl From<store::Error> for ApiError {
     fn from(err: store::Error) -> ApiError {
+        if err.is_write_failure() {
+            // The detail (paths, OS errors) is for the log, not the client.
+            log::warn!("database write refused: {err}");
+            return ApiError::Unavailable {
+                message: "the database cannot be written right now; retry later".into(),
+                retry_after: Duration::from_secs(5),
+            };
+        }
         ApiError::Internal(Box::new(err))
     }
 }

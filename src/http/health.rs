@@ -1,5 +1,7 @@
 //! `GET /healthz`: is the daemon up and its database usable. No auth.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
@@ -18,9 +20,15 @@ struct Health {
 /// # `GET /healthz`
 ///
 /// - `200 {"status": "ok", "salt": "connected" | "disabled", "version", "uptime"}`
-/// - `503` with the reason when the Salt master or its event bus is
-///   unreachable
+/// - `503` with the reason when the database cannot be written, or the
+///   Salt master or its event bus is unreachable
 pub fn get(state: &AppState) -> Result<Response<Full<Bytes>>, ApiError> {
+    if let Some(reason) = state.store.failing() {
+        return Err(ApiError::Unavailable {
+            message: format!("the database cannot be written: {reason}"),
+            retry_after: Duration::from_secs(5),
+        });
+    }
     let salt = match &state.salt {
         None => "disabled",
         Some(salt) => {

@@ -18,7 +18,7 @@ use ring::digest::{Context, SHA256};
 
 use super::codec;
 use super::tasks::Task;
-use super::{decode_id, Error, Store, Token, User, NEXT_USER_ID, TOKENS, USERS};
+use super::{decode_id, Error, Store, Token, Trees, User, NEXT_USER_ID, TOKENS, USERS};
 
 const MAGIC: &[u8] = b"PROJETYD-BACKUP 1\n";
 const END: u8 = 0;
@@ -41,7 +41,7 @@ pub struct Summary {
 }
 
 /// Writes a backup of `store` to `out`.
-pub fn write(store: &Store, out: impl Write) -> Result<Summary, Error> {
+pub(super) fn write(store: &Trees, out: impl Write) -> Result<Summary, Error> {
     let mut out = Writer::new(out);
     let mut summary = Summary::default();
     {
@@ -163,11 +163,13 @@ pub fn restore(file: &Path, dir: &Path) -> Result<(Summary, Option<PathBuf>), Er
     let floor = previous_high_water(dir)?;
     let aside = move_aside(dir)?;
     let store = Store::open_unchecked(dir)?;
+    let trees = store.trees()?;
     read(open(file)?, |kind, key, value| {
-        store.restore_entry(kind, &key, &value)
+        trees.restore_entry(kind, &key, &value)
     })?;
     let next = summary.next_user_id.max(floor);
-    store.meta.insert(NEXT_USER_ID, &next.to_be_bytes())?;
+    trees.meta.insert(NEXT_USER_ID, &next.to_be_bytes())?;
+    drop(trees);
     store.flush()?;
     Ok((summary, aside))
 }
@@ -193,6 +195,7 @@ fn previous_high_water(dir: &Path) -> Result<u64, Error> {
             });
         }
     };
+    let store = store.trees()?;
     let mut next = store.next_user_id().unwrap_or(1);
     if let Some(durable) = &store.durable {
         next = next.max(durable.mark().next_user_id);
@@ -229,7 +232,7 @@ fn move_aside(dir: &Path) -> Result<Option<PathBuf>, Error> {
     Ok(Some(aside))
 }
 
-impl Store {
+impl Trees {
     /// Writes one backup entry and the index entries it implies.
     fn restore_entry(&self, kind: u8, key: &[u8], value: &[u8]) -> Result<(), Error> {
         match kind {
@@ -416,7 +419,7 @@ mod tests {
         let file = dir.path().join("backup");
         {
             let store = filled(&db);
-            let summary = write(&store, std::fs::File::create(&file).unwrap()).unwrap();
+            let summary = store.backup(std::fs::File::create(&file).unwrap()).unwrap();
             assert_eq!(
                 (summary.users, summary.tokens, summary.tasks, summary.next_user_id),
                 (1, 1, 1, 3)
@@ -446,7 +449,7 @@ mod tests {
         let db = dir.path().join("db");
         let store = filled(&db);
         let mut bytes = Vec::new();
-        write(&store, &mut bytes).unwrap();
+        store.backup(&mut bytes).unwrap();
         drop(store);
         for broken in [bytes[..bytes.len() - 1].to_vec(), {
             let mut b = bytes.clone();

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use super::codec;
 use super::seal::Found;
 use super::tasks::{self, Task};
-use super::{decode_id, Error, Store, Token, User, TOKENS, USERS, USER_NAMES, USER_TOKENS};
+use super::{decode_id, Error, Token, Trees, User, TOKENS, USERS, USER_NAMES, USER_TOKENS};
 
 /// The state of a database.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,7 +60,7 @@ impl Report {
 
 /// Checks `store`. Errors reading sled itself become problems too; only an
 /// error that stops the check from running at all is returned.
-pub fn run(store: &Store) -> Result<Report, Error> {
+pub(super) fn run(store: &Trees) -> Result<Report, Error> {
     let mut report = Report {
         generation: store.generation().unwrap_or(0),
         next_user_id: store.next_user_id().unwrap_or(0),
@@ -78,7 +78,7 @@ pub fn run(store: &Store) -> Result<Report, Error> {
     Ok(report)
 }
 
-fn seal(store: &Store, report: &mut Report, problems: &mut Vec<String>) {
+fn seal(store: &Trees, report: &mut Report, problems: &mut Vec<String>) {
     let Some(durable) = &store.durable else {
         return;
     };
@@ -127,7 +127,7 @@ fn entries<'a>(
 }
 
 /// Checks users and the name index; returns user id → nickname.
-fn users(store: &Store, report: &mut Report, problems: &mut Vec<String>) -> HashMap<u64, String> {
+fn users(store: &Trees, report: &mut Report, problems: &mut Vec<String>) -> HashMap<u64, String> {
     let mut found = Vec::new();
     let mut bad = Vec::new();
     for (key, bytes) in entries(&store.users, USERS, problems) {
@@ -173,7 +173,7 @@ fn users(store: &Store, report: &mut Report, problems: &mut Vec<String>) -> Hash
     names
 }
 
-fn tokens(store: &Store, users: &HashMap<u64, String>, report: &mut Report, problems: &mut Vec<String>) {
+fn tokens(store: &Trees, users: &HashMap<u64, String>, report: &mut Report, problems: &mut Vec<String>) {
     let mut owners = HashMap::new();
     let mut found = Vec::new();
     for (hash, bytes) in entries(&store.tokens, TOKENS, problems) {
@@ -217,7 +217,7 @@ fn tokens(store: &Store, users: &HashMap<u64, String>, report: &mut Report, prob
     }
 }
 
-fn tasks(store: &Store, report: &mut Report, problems: &mut Vec<String>) {
+fn tasks(store: &Trees, report: &mut Report, problems: &mut Vec<String>) {
     let mut created = HashSet::new();
     for (key, _) in entries(&store.task_created, tasks::CREATED, problems) {
         created.insert(key.to_vec());
@@ -251,7 +251,7 @@ fn tasks(store: &Store, report: &mut Report, problems: &mut Vec<String>) {
 /// named in the returned list), the indexes are rebuilt from the records,
 /// and the id counter is raised past every id the seal or a record shows
 /// was handed out, so no id is ever given twice. Then it is sealed anew.
-pub fn repair(store: &Store) -> Result<Vec<String>, Error> {
+pub(super) fn repair(store: &Trees) -> Result<Vec<String>, Error> {
     let mut done = Vec::new();
     let mut high = store.next_user_id().unwrap_or(1);
     let mut generation = store.generation().unwrap_or(0);
@@ -335,6 +335,7 @@ pub fn repair(store: &Store) -> Result<Vec<String>, Error> {
 mod tests {
     use super::*;
     use crate::store::PasswordHash;
+    use crate::store::Store;
 
     fn hash() -> PasswordHash {
         PasswordHash {
@@ -358,7 +359,7 @@ mod tests {
                 },
             )
             .unwrap();
-        let report = run(&store).unwrap();
+        let report = store.check().unwrap();
         assert!(report.is_healthy(), "{:?}", report.problems);
         assert_eq!((report.users, report.tokens, report.next_user_id), (1, 1, 2));
     }
@@ -368,9 +369,10 @@ mod tests {
         let store = Store::temporary().unwrap();
         store.create_user("alice", hash(), 1).unwrap();
         store.create_user("bob", hash(), 1).unwrap();
-        store.users.insert(1u64.to_be_bytes(), &[1, 2, 3][..]).unwrap();
-        store.user_names.remove("bob").unwrap();
-        store
+        let trees = store.trees().unwrap();
+        trees.users.insert(1u64.to_be_bytes(), &[1, 2, 3][..]).unwrap();
+        trees.user_names.remove("bob").unwrap();
+        trees
             .tokens
             .insert(
                 [9; 32],
@@ -382,7 +384,7 @@ mod tests {
                 .unwrap(),
             )
             .unwrap();
-        let problems = run(&store).unwrap().problems.join("\n");
+        let problems = store.check().unwrap().problems.join("\n");
         assert!(problems.contains("userid_user"), "{problems}");
         assert!(problems.contains("missing from the name index"), "{problems}");
         assert!(problems.contains("who does not exist"), "{problems}");
@@ -398,6 +400,7 @@ mod tests {
             store.create_user("alice", hash(), 1).unwrap();
             store.flush().unwrap();
             // Roll sled back behind the seal's back.
+            let store = store.trees().unwrap();
             store
                 .meta
                 .insert(super::super::durable::GENERATION, &1u64.to_be_bytes())
@@ -414,7 +417,7 @@ mod tests {
         assert!(text.contains("recent writes were lost"), "{text}");
         assert!(text.contains("projetyd db restore"), "{text}");
         let store = Store::open_unchecked(dir.path()).unwrap();
-        repair(&store).unwrap();
+        store.repair().unwrap();
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert!(store.user_by_name("alice").unwrap().is_some());

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::seal::{Found, Mark, Seal};
-use super::{Error, Store};
+use super::{Error, Trees};
 
 /// The key in `meta` that holds the generation of the last flush.
 pub const GENERATION: &[u8] = b"generation";
@@ -77,7 +77,7 @@ impl Durable {
     }
 
     /// Bumps the generation, flushes sled, syncs its log, then seals.
-    pub fn flush(&self, store: &Store) -> Result<(), Error> {
+    pub fn flush(&self, store: &Trees) -> Result<(), Error> {
         let mut mark = self.lock();
         let generation = store.generation()?.max(mark.generation) + 1;
         store.meta.insert(GENERATION, &generation.to_be_bytes())?;
@@ -97,7 +97,7 @@ impl Durable {
     }
 }
 
-impl Store {
+impl Trees {
     /// The generation sled holds (0 for a database never flushed with a
     /// seal).
     pub(super) fn generation(&self) -> Result<u64, Error> {

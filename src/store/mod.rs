@@ -16,17 +16,19 @@ pub mod backup;
 pub mod check;
 mod codec;
 mod durable;
+mod handle;
 pub mod migrate;
 mod records;
 pub mod seal;
 mod tasks;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::Tree;
 
+pub use handle::Store;
 pub use records::{PasswordHash, Token, User};
 pub use tasks::{Task, TaskKind, TaskResponse, TaskState};
 
@@ -61,6 +63,8 @@ pub enum Error {
     TooNew { found: u32, supported: u32 },
     #[error("the database at {} is damaged: {problem}; restore a backup with `projetyd db restore FILE` (daemon stopped), or keep what is left with `projetyd db repair`; `projetyd db check` shows the details", path.display())]
     Damaged { path: PathBuf, problem: String },
+    #[error("the database is being reopened after a write failure; retry shortly")]
+    Reopening,
     #[error("cannot open the database at {}: {source}", path.display())]
     OpenDir {
         path: PathBuf,
@@ -75,6 +79,41 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// An error that says the disk refused a write (full, read-only, I/O
+    /// error), as opposed to bad data or a bad request: the store is then
+    /// `failing` until a reopen succeeds.
+    pub fn is_write_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Db(sled::Error::Io(_)) | Error::Files { .. } | Error::Reopening | Error::Flush(_)
+        )
+    }
+}
+
+impl Error {
+    /// What a client may be told about a write failure: its kind, never a
+    /// path or a raw OS message.
+    pub fn write_failure_reason(&self) -> String {
+        use std::io::ErrorKind;
+        let io = match self {
+            Error::Db(sled::Error::Io(io)) | Error::Files { source: io, .. } => Some(io.kind()),
+            _ => None,
+        };
+        let text = self.to_string();
+        let reason = match io {
+            Some(ErrorKind::StorageFull) => "the disk is full",
+            Some(ErrorKind::ReadOnlyFilesystem) => "the file system is read-only",
+            Some(ErrorKind::PermissionDenied) => "permission denied",
+            Some(_) => "an I/O error",
+            None if text.contains("No space left") => "the disk is full",
+            None if matches!(self, Error::Reopening) => "it is being reopened",
+            None => "a write failed",
+        };
+        reason.to_owned()
+    }
+}
+
 /// Upper bound of sled's page cache.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -84,9 +123,10 @@ const TOKENS: &str = "tokenhash_token";
 const USER_TOKENS: &str = "userid_tokenhash";
 const NEXT_USER_ID: &[u8] = b"next_user_id";
 
-/// A cheap, cloneable handle on the open database.
-#[derive(Clone)]
-pub struct Store {
+/// The open sled database and its trees. `Store` (see `handle`) holds the
+/// current one and swaps it for a new one when the database is reopened
+/// after a write failure.
+struct Trees {
     db: sled::Db,
     users: Tree,
     user_names: Tree,
@@ -105,126 +145,7 @@ pub struct Store {
     writes: Arc<Mutex<()>>,
 }
 
-impl Store {
-    /// Opens (or creates) the database in directory `path`, checks it
-    /// against its seal and its own indexes, and refuses a damaged one
-    /// (`Error::Damaged`) rather than start without data it once held.
-    pub fn open(path: &Path) -> Result<Store, Error> {
-        let (store, report, preserved) = Store::open_and_check(path)?;
-        if let Some(problem) = report.problems.first() {
-            let more = report.problems.len() - 1;
-            let mut problem = match more {
-                0 => problem.clone(),
-                n => format!("{problem} (and {n} more problem(s))"),
-            };
-            if let Some(preserved) = preserved {
-                let kept = preserved.keep("damaged");
-                problem.push_str(&format!(
-                    "; its files as they were are kept in {}",
-                    kept.display()
-                ));
-            }
-            return Err(Error::Damaged {
-                path: path.into(),
-                problem,
-            });
-        }
-        if let Some(preserved) = preserved {
-            preserved.discard();
-        }
-        // Seals a database that has no seal yet (new, or from before seals).
-        store.flush()?;
-        Ok(store)
-    }
-
-    /// Opens the database and checks it, with a copy of its files as they
-    /// were before sled's recovery touched them (when it was sealed). A
-    /// database sled itself reports as corrupt is a report with that
-    /// problem, not an error.
-    pub fn open_and_check(path: &Path) -> Result<(Store, check::Report, Option<durable::Preserved>), Error> {
-        durable::prepare_dir(path)?;
-        let preserved = durable::Preserved::take(path)?;
-        match Store::open_unchecked(path) {
-            Ok(store) => {
-                let report = check::run(&store)?;
-                Ok((store, report, preserved))
-            }
-            Err(Error::Open {
-                source: sled::Error::Corruption { .. },
-                ..
-            }) => {
-                let mut problem = "sled found corrupted data in its log while opening it".to_owned();
-                if let Some(preserved) = preserved {
-                    let kept = preserved.keep("damaged");
-                    problem.push_str(&format!(
-                        "; its files as they were are kept in {}",
-                        kept.display()
-                    ));
-                }
-                Err(Error::Damaged {
-                    path: path.into(),
-                    problem,
-                })
-            }
-            Err(err) => {
-                if let Some(preserved) = preserved {
-                    preserved.discard();
-                }
-                Err(err)
-            }
-        }
-    }
-
-    /// Opens the database without judging its state: `db check` and
-    /// `db repair` look at a damaged one through this.
-    pub fn open_unchecked(path: &Path) -> Result<Store, Error> {
-        durable::prepare_dir(path)?;
-        let db = sled::Config::new()
-            .path(path)
-            // sled's page cache defaults to 1 GiB; the daemon's working set
-            // is users, tokens and a week of task records.
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(|source| match &source {
-                // sled 0.34 reports the lock as a formatted `Other` error.
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().starts_with("could not acquire lock") =>
-                {
-                    Error::Locked { path: path.into() }
-                }
-                _ => Error::Open {
-                    path: path.into(),
-                    source,
-                },
-            })?;
-        let durable = durable::Durable::open(path)?;
-        Store::from_db(db, Some(Arc::new(durable)))
-    }
-
-    /// A throwaway database that disappears when dropped (tests, benches).
-    pub fn temporary() -> Result<Store, Error> {
-        Store::from_db(sled::Config::new().temporary(true).open()?, None)
-    }
-
-    fn from_db(db: sled::Db, durable: Option<Arc<durable::Durable>>) -> Result<Store, Error> {
-        let meta = db.open_tree("meta")?;
-        migrate::run(&meta)?;
-        Ok(Store {
-            durable,
-            users: db.open_tree(USERS)?,
-            user_names: db.open_tree(USER_NAMES)?,
-            tokens: db.open_tree(TOKENS)?,
-            user_tokens: db.open_tree(USER_TOKENS)?,
-            tasks: db.open_tree(tasks::TASKS)?,
-            task_created: db.open_tree(tasks::CREATED)?,
-            task_user: db.open_tree(tasks::USER_CREATED)?,
-            meta,
-            db,
-            writes: Arc::new(Mutex::new(())),
-        })
-    }
-
+impl Trees {
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded value is `()`: a panic elsewhere cannot leave it torn.
         self.writes.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -233,7 +154,7 @@ impl Store {
     /// Writes everything to stable storage; called where losing data would
     /// break a promise (a password was printed, a token handed out, a 202
     /// answered, a result reported, shutdown). See `durable`.
-    pub fn flush(&self) -> Result<(), Error> {
+    fn flush(&self) -> Result<(), Error> {
         match &self.durable {
             Some(durable) => durable.flush(self),
             None => {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::Transactional;
 
 use super::codec::{self, Record};
-use super::{unwrap_tx, Error, Store};
+use super::{unwrap_tx, Error, Trees};
 
 /// What a task does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,7 +112,7 @@ fn id_of(tree: &'static str, key: &[u8]) -> Result<[u8; 16], Error> {
         })
 }
 
-impl Store {
+impl Trees {
     /// Writes a new task with its index entries: the index entries first,
     /// the record last, as plain inserts. A crash in between leaves index
     /// entries without a record, which every reader skips; no transaction
@@ -226,6 +226,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     fn task(user_id: u64, created_us: u64, state: TaskState) -> Task {
         Task {

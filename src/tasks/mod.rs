@@ -74,6 +74,9 @@ pub struct TaskPool {
     stop: Notify,
     /// Long-pollers per task, woken when it finishes.
     waiters: Mutex<HashMap<[u8; 16], Arc<Notify>>>,
+    /// Tasks whose state could not be written (the disk refused): they
+    /// stay as they are on disk and run again from there on `resume`.
+    parked: Mutex<Vec<[u8; 16]>>,
 }
 
 impl TaskPool {
@@ -95,6 +98,7 @@ impl TaskPool {
             accepting: AtomicBool::new(true),
             stop: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
+            parked: Mutex::new(Vec::new()),
         });
         pool.clone().recover().await?;
         tokio::spawn(pool.clone().dispatch(receiver));
@@ -120,6 +124,9 @@ impl TaskPool {
     pub async fn submit(&self, mut task: Task) -> Result<[u8; 16], SubmitError> {
         if !self.accepting.load(Ordering::Acquire) {
             return Err(SubmitError::ShuttingDown);
+        }
+        if let Some(reason) = self.store.failing() {
+            return Err(SubmitError::Store(store::Error::Flush(reason)));
         }
         let slot = self.queue.try_reserve().map_err(|_| SubmitError::Full)?;
         let id = *uuid::Uuid::new_v4().as_bytes();
@@ -199,9 +206,44 @@ impl TaskPool {
 
     /// Runs one task to its end, writing each state change.
     async fn run(&self, id: [u8; 16]) {
-        if let Err(err) = self.try_run(id).await {
-            log::error!("task {}: {err}", uuid::Uuid::from_bytes(id));
+        match self.try_run(id).await {
+            Ok(()) => {}
+            Err(err) if err.is_write_failure() => {
+                log::warn!(
+                    "task {}: its state cannot be written ({err}); it runs again once the database can be written",
+                    uuid::Uuid::from_bytes(id)
+                );
+                self.parked().push(id);
+            }
+            Err(err) => log::error!("task {}: {err}", uuid::Uuid::from_bytes(id)),
         }
+    }
+
+    fn parked(&self) -> std::sync::MutexGuard<'_, Vec<[u8; 16]>> {
+        // A list of ids: a panic cannot leave it torn.
+        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs the tasks parked by write failures again, from the state the
+    /// database holds for them (queued ones run, running ones re-attach to
+    /// their jid). Called once the store can be written again.
+    pub fn resume(self: &Arc<TaskPool>) -> usize {
+        let parked = std::mem::take(&mut *self.parked());
+        let count = parked.len();
+        if count > 0 {
+            log::info!("resuming {count} task(s) held back by write failures");
+        }
+        for id in parked {
+            let pool = self.clone();
+            let workers = self.workers.clone();
+            tokio::spawn(async move {
+                let Ok(_permit) = workers.acquire_owned().await else {
+                    return;
+                };
+                pool.run(id).await;
+            });
+        }
+        count
     }
 
     async fn try_run(&self, id: [u8; 16]) -> Result<(), store::Error> {

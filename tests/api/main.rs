@@ -11,6 +11,7 @@ mod common;
 
 mod admin;
 mod concurrency;
+mod disk_full;
 mod errors;
 mod lifecycle;
 mod logs;

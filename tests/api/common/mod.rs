@@ -8,6 +8,10 @@
 //! database, admin socket, log file and daemon.
 
 pub mod command;
+// The fake-fast master of the benches, shared until one harness serves both.
+#[path = "../../../benches/support/fake_salt.rs"]
+#[allow(dead_code)]
+pub mod fake_salt;
 pub mod http;
 pub mod lab;
 
