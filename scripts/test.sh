@@ -50,7 +50,7 @@ e2e() {
   scripts/salt-lab.sh start 3 >/dev/null || return 1
   scripts/salt-lab.sh fixtures || return 1
   PROJETYD_SALT_LAB=$dir/lab.env PROJETYD_REQUIRE_SALT=1 \
-    cargo test --locked --test api -- --test-threads=2 salt_e2e:: tasks_e2e::
+    cargo test --locked --test api -- --test-threads=2 salt_e2e:: tasks_e2e:: master_loss_e2e::
   local rc=$?
   scripts/salt-lab.sh clean >/dev/null 2>&1 || true
   return $rc

@@ -907,3 +907,33 @@ async fn the_fake_answers_like_a_master() {
         });
     assert!(seen.get("ping").copied().unwrap_or(0) >= 1, "{seen:?}");
 }
+
+/// Issue #8 part 3: the master stops answering between the publish and the
+/// find_job round. Before, the silent minion came back as `silent` (a
+/// `false` to the client); now the job fails as the master's outage.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_master_lost_before_find_job_fails_the_job_not_the_minion() {
+    let fake = Fake::start(Framing::Bare);
+    fake.on_publish(|req| match req.fun.as_str() {
+        // Published, but the minion's return never comes.
+        "test.ping" => Some(Answer {
+            reply: Some((Duration::ZERO, publish_reply(req))),
+            emit: Vec::new(),
+        }),
+        // The master is gone: no reply at all.
+        "saltutil.find_job" => Some(Answer {
+            reply: None,
+            emit: Vec::new(),
+        }),
+        _ => None,
+    });
+    let salt = fake.client(options(Duration::from_secs(1), 2)).await;
+    let spec = JobSpec::new(
+        "test.ping",
+        vec!["m1".into()],
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let err = salt.run(&spec).await.unwrap_err();
+    assert!(matches!(err, Error::Down(_)), "{err:?}");
+}

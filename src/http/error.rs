@@ -135,12 +135,22 @@ impl From<auth::Error> for ApiError {
 impl From<salt::Error> for ApiError {
     fn from(err: salt::Error) -> ApiError {
         match err {
-            salt::Error::Down(_)
-            | salt::Error::Timeout
-            | salt::Error::Busy
-            | salt::Error::Auth
-            | salt::Error::Unanswered(_)
-            | salt::Error::KeyFile { .. } => ApiError::Unavailable {
+            // The detail (socket paths, OS errors) is for the log only.
+            salt::Error::Down(_) | salt::Error::Timeout | salt::Error::Busy | salt::Error::KeyFile { .. } => {
+                log::warn!("Salt: {err}");
+                ApiError::Unavailable {
+                    message: "Salt master unreachable".into(),
+                    retry_after: Duration::from_secs(5),
+                }
+            }
+            salt::Error::Auth => {
+                log::warn!("Salt: {err}");
+                ApiError::Unavailable {
+                    message: "Salt master unreachable: it refused projetyd's key".into(),
+                    retry_after: Duration::from_secs(5),
+                }
+            }
+            salt::Error::Unanswered(_) => ApiError::Unavailable {
                 message: err.to_string(),
                 retry_after: Duration::from_secs(5),
             },

@@ -16,7 +16,7 @@ use super::ping::{self, PingRequest};
 use super::{query_param, ApiError, AppState, Req};
 use crate::salt::Salt;
 use crate::store::{Task, TaskKind, TaskResponse, TaskState};
-use crate::tasks::{self, Executor, SubmitError, Work};
+use crate::tasks::{self, Executor, Retry, SubmitError, Work};
 
 /// # `POST /api/v1.0/tasks/ping/<minion>` (Bearer)
 ///
@@ -59,6 +59,11 @@ async fn submit(
         response: None,
         attempts: 0,
     };
+    // A master known to be away: refuse now, rather than accept a task
+    // that can only wait.
+    if let Some(salt) = &state.salt {
+        salt.status()?;
+    }
     let id = state.tasks.submit(task).await.map_err(|err| match err {
         SubmitError::Full | SubmitError::ShuttingDown => ApiError::Unavailable {
             message: format!("{err}; retry later"),
@@ -143,9 +148,12 @@ fn replay(stored: TaskResponse) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = Response::new(Full::new(Bytes::from(stored.body)));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // As the live 503 would have said.
+        headers.insert(hyper::header::RETRY_AFTER, HeaderValue::from(5u64));
+    }
     response
 }
 
@@ -155,6 +163,10 @@ pub struct PingExecutor {
 }
 
 impl Executor for PingExecutor {
+    fn ready(&self) -> bool {
+        self.salt.as_ref().is_some_and(|salt| salt.status().is_ok())
+    }
+
     fn execute(&self, task: &Task, jid: String, attach: bool) -> Work {
         let salt = self.salt.clone();
         let ping = PingRequest {
@@ -169,13 +181,21 @@ impl Executor for PingExecutor {
                     retry_after: Duration::from_secs(3600),
                 }),
             };
+            // A 503 while the master is away is an outage, not an answer:
+            // the pool runs the task again once the master is back.
+            let outage = matches!(response, Err(ApiError::Unavailable { .. }))
+                && salt.as_ref().is_some_and(|salt| salt.status().is_err());
             let response = response.unwrap_or_else(ApiError::into_response);
             let status = response.status().as_u16();
             let body = match response.into_body().collect().await {
                 Ok(collected) => collected.to_bytes().to_vec(),
                 Err(never) => match never {},
             };
-            TaskResponse { status, body }
+            let response = TaskResponse { status, body };
+            match outage {
+                true => Err(Retry(response)),
+                false => Ok(response),
+            }
         })
     }
 }

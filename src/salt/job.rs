@@ -153,10 +153,9 @@ impl Salt {
                         None => {
                             let pending: Vec<String> =
                                 expected.iter().filter(|m| !returns.contains_key(*m)).cloned().collect();
-                            check = self.start_check(&jid, pending).await;
-                            if check.is_none() {
-                                break;
-                            }
+                            // A master that cannot take the find_job round
+                            // is lost; its minions are not down.
+                            check = Some(self.start_check(&jid, pending).await?);
                             phase_until = now + spec.gather_job_timeout;
                         }
                         Some(round) if !round.running.is_empty() => phase_until = now + spec.timeout,
@@ -189,6 +188,17 @@ impl Salt {
             silent.retain(|m| !cached.contains_key(m));
             returns.extend(cached);
         }
+        // Silence heard while the master (or its event bus) is gone says
+        // nothing about the minions.
+        if !silent.is_empty() {
+            if let Err(err) = self.check_up() {
+                log::warn!(
+                    "job {jid}: the master went away with {} minion(s) unheard: {err}",
+                    silent.len()
+                );
+                return Err(Error::Down(format!("lost during job {jid}")));
+            }
+        }
         Ok(JobOutcome {
             jid,
             returns,
@@ -197,9 +207,9 @@ impl Salt {
         })
     }
 
-    /// Publishes `saltutil.find_job <jid>` to `pending`; `None` if that is
-    /// impossible (then the silent minions stay silent).
-    async fn start_check(&self, jid: &str, pending: Vec<String>) -> Option<Check> {
+    /// Publishes `saltutil.find_job <jid>` to `pending`; an error means the
+    /// master cannot be asked, so nothing can be said about the minions.
+    async fn start_check(&self, jid: &str, pending: Vec<String>) -> Result<Check, Error> {
         let check_jid = wire::new_jid();
         let sub = self.events.subscribe(&check_jid);
         let arg = [Value::from(jid)];
@@ -207,7 +217,7 @@ impl Salt {
             .publish(&pending, "saltutil.find_job", &arg, &check_jid)
             .await
         {
-            Ok(published) => Some(Check {
+            Ok(published) => Ok(Check {
                 sub,
                 asked: published.minions.into_iter().collect(),
                 answered: BTreeSet::new(),
@@ -215,7 +225,12 @@ impl Salt {
             }),
             Err(err) => {
                 log::warn!("find_job for {jid} failed: {err}");
-                None
+                Err(match err {
+                    Error::Down(_) | Error::Timeout | Error::Busy => {
+                        Error::Down(format!("lost during job {jid}"))
+                    }
+                    other => other,
+                })
             }
         }
     }

@@ -23,15 +23,32 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 use crate::store::{self, Store, Task, TaskResponse, TaskState};
 use crate::unix_now;
 
-/// The work of one task, ending in the response it answers with.
-pub type Work = Pin<Box<dyn Future<Output = TaskResponse> + Send>>;
+/// The work of one task, ending in the response it answers with, or in
+/// `Retry` when what it needs (the Salt master) went away before it could
+/// finish: the task is then run again once [`Executor::ready`] says so.
+pub type Work = Pin<Box<dyn Future<Output = Result<TaskResponse, Retry>> + Send>>;
+
+/// A task cut short by an outage; carries the answer to give if it is cut
+/// short too many times.
+#[derive(Debug, Clone)]
+pub struct Retry(pub TaskResponse);
 
 /// Turns a task record into its work.
 pub trait Executor: Send + Sync + 'static {
     /// Runs `task` under Salt job id `jid`; `attach` after a restart, when
     /// the job may already have been published.
     fn execute(&self, task: &Task, jid: String, attach: bool) -> Work;
+
+    /// Whether tasks that asked for a retry may run again now.
+    fn ready(&self) -> bool {
+        true
+    }
 }
+
+/// A task cut short by this many outages ends with the outage's answer.
+const MAX_OUTAGE_RETRIES: u32 = 10;
+/// How often tasks waiting for the master check whether it is back.
+const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -77,6 +94,10 @@ pub struct TaskPool {
     /// Tasks whose state could not be written (the disk refused): they
     /// stay as they are on disk and run again from there on `resume`.
     parked: Mutex<Vec<[u8; 16]>>,
+    /// Tasks cut short by an outage, with how many times that happened.
+    outages: Mutex<HashMap<[u8; 16], u32>>,
+    /// Tasks cut short by an outage and not yet started again.
+    cut_short: Mutex<Vec<[u8; 16]>>,
 }
 
 impl TaskPool {
@@ -99,10 +120,13 @@ impl TaskPool {
             stop: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
             parked: Mutex::new(Vec::new()),
+            outages: Mutex::new(HashMap::new()),
+            cut_short: Mutex::new(Vec::new()),
         });
         pool.clone().recover().await?;
         tokio::spawn(pool.clone().dispatch(receiver));
         tokio::spawn(sweep(Arc::downgrade(&pool)));
+        tokio::spawn(retry_outages(Arc::downgrade(&pool)));
         Ok(pool)
     }
 
@@ -219,6 +243,29 @@ impl TaskPool {
         }
     }
 
+    fn outages(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], u32>> {
+        // Counters only: a panic cannot leave them torn.
+        self.outages.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts again the tasks cut short by an outage, if the executor is
+    /// ready (the master is back). They re-attach to their jid.
+    fn retry_outages(self: &Arc<TaskPool>) {
+        if !self.executor.ready() {
+            return;
+        }
+        let waiting = std::mem::take(&mut *self.cut_short.lock().unwrap_or_else(|p| p.into_inner()));
+        if waiting.is_empty() {
+            return;
+        }
+        log::info!(
+            "the master is back: running {} task(s) cut short again",
+            waiting.len()
+        );
+        self.parked().extend(waiting);
+        self.resume();
+    }
+
     fn parked(&self) -> std::sync::MutexGuard<'_, Vec<[u8; 16]>> {
         // A list of ids: a panic cannot leave it torn.
         self.parked.lock().unwrap_or_else(|p| p.into_inner())
@@ -268,7 +315,28 @@ impl TaskPool {
         self.blocking(move |store| store.update_task(&id, &record))
             .await?;
         self.commit.flush().await?;
-        let response = self.executor.execute(&task, jid, attach).await;
+        let response = match self.executor.execute(&task, jid, attach).await {
+            Ok(response) => response,
+            Err(Retry(response)) => {
+                let mut outages = self.outages();
+                let count = outages.entry(id).or_insert(0);
+                *count += 1;
+                if *count <= MAX_OUTAGE_RETRIES {
+                    log::warn!(
+                        "task {}: cut short by an outage ({} so far); it runs again when the master is back",
+                        uuid::Uuid::from_bytes(id),
+                        count
+                    );
+                    drop(outages);
+                    self.cut_short.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+                    return Ok(());
+                }
+                outages.remove(&id);
+                drop(outages);
+                response
+            }
+        };
+        self.outages().remove(&id);
         let state = if response.status < 400 {
             TaskState::Done
         } else {
@@ -348,6 +416,16 @@ async fn sweep(pool: std::sync::Weak<TaskPool>) {
             Ok(n) => log::info!("removed {n} task record(s) past retention"),
             Err(err) => log::error!("task retention sweep failed: {err}"),
         }
+    }
+}
+
+/// Every `RETRY_EVERY`, runs again the tasks an outage cut short, once the
+/// executor says it is ready.
+async fn retry_outages(pool: std::sync::Weak<TaskPool>) {
+    loop {
+        tokio::time::sleep(RETRY_EVERY).await;
+        let Some(pool) = pool.upgrade() else { return };
+        pool.retry_outages();
     }
 }
 

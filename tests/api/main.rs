@@ -15,6 +15,7 @@ mod disk_full;
 mod errors;
 mod lifecycle;
 mod logs;
+mod master_loss_e2e;
 mod salt_e2e;
 mod slow_clients;
 mod store_damage;
