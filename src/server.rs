@@ -104,6 +104,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         store: store.clone(),
         salt,
         started: Instant::now(),
+        local: addr,
     };
     let admin_task = tokio::spawn({
         let store = store.clone();

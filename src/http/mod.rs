@@ -9,9 +9,10 @@ mod functions;
 mod health;
 mod jobs;
 mod keys;
-mod ping;
-mod tasks;
-mod tokens;
+pub(crate) mod ping;
+mod query;
+pub(crate) mod tasks;
+pub(crate) mod tokens;
 mod users;
 
 use std::convert::Infallible;
@@ -46,6 +47,9 @@ pub struct AppState {
     pub tasks: Arc<TaskPool>,
     /// When the daemon started, for `/healthz`.
     pub started: Instant,
+    /// The address actually bound (the configured one may say port 0):
+    /// the base of `Location` when the request's Host cannot be used.
+    pub local: SocketAddr,
 }
 
 impl AppState {
@@ -68,7 +72,7 @@ pub struct Req {
 /// The routes: every path the API knows, whatever the method. Path
 /// parameters are percent-decoded.
 #[derive(Debug, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Health,
     Tokens,
     Users,
@@ -85,7 +89,7 @@ enum Route {
 }
 
 impl Route {
-    fn resolve(path: &str) -> Option<Route> {
+    pub(crate) fn resolve(path: &str) -> Option<Route> {
         let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
         let route = match segments.as_slice() {
             ["healthz"] => Route::Health,
@@ -109,7 +113,7 @@ impl Route {
     }
 
     /// The `Allow` header for a 405 on this route.
-    fn allow(&self) -> &'static str {
+    pub(crate) fn allow(&self) -> &'static str {
         match self {
             Route::Health
             | Route::Users
@@ -118,7 +122,7 @@ impl Route {
             | Route::Functions
             | Route::TaskStatus(_)
             | Route::Jobs
-            | Route::Job(_) => "GET",
+            | Route::Job(_) => "GET, HEAD",
             Route::Tokens => "POST, DELETE",
             Route::Ping | Route::PingOne(_) | Route::TaskPing | Route::TaskPingOne(_) => "POST",
         }
@@ -127,14 +131,19 @@ impl Route {
 
 /// Percent-decodes one path segment; `None` (so 404) if the result is not
 /// UTF-8 or an escape is malformed.
-fn decode_segment(segment: &str) -> Option<String> {
+pub(crate) fn decode_segment(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            // Two hex digits exactly: `from_str_radix` alone would take a
+            // sign, so `%+1` decoded to U+0001.
+            let hex = bytes.get(i + 1..i + 3)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -177,9 +186,21 @@ async fn respond(
     let uri = parts.uri.clone();
     let route =
         Route::resolve(uri.path()).ok_or_else(|| ApiError::NotFound("invalid resource URI".into()))?;
+    // HTTP/1.1 requires one Host, and Location URLs are built from it.
+    let hosts = parts.headers.get_all(hyper::header::HOST).iter().count();
+    if parts.version == hyper::Version::HTTP_11 && hosts != 1 {
+        return Err(ApiError::BadRequest(format!(
+            "an HTTP/1.1 request needs exactly one Host header ({hosts} sent)"
+        )));
+    }
     let body = read_body(state, &parts, body).await?;
     let req = Req { parts, body, peer };
-    match (&req.parts.method, route) {
+    // HEAD is GET without the body (hyper leaves the body out).
+    let method = match req.parts.method {
+        Method::HEAD => Method::GET,
+        ref other => other.clone(),
+    };
+    match (&method, route) {
         (&Method::GET, Route::Health) => health::get(state),
         (&Method::POST, Route::Tokens) => tokens::create(state, &req).await,
         (&Method::DELETE, Route::Tokens) => tokens::delete(state, &req).await,
@@ -236,7 +257,7 @@ fn caller(state: &AppState, req: &Req) -> Result<Caller, ApiError> {
 }
 
 /// The first value of query parameter `name`, undecoded.
-fn query_param<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
+pub(crate) fn query_param<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
     req.parts
         .uri
         .query()?
@@ -297,6 +318,8 @@ mod tests {
         );
         assert_eq!(Route::resolve("/api/v1.0/ping/%ff"), None);
         assert_eq!(Route::resolve("/api/v1.0/ping/%2"), None);
+        assert_eq!(Route::resolve("/api/v1.0/ping/%+1"), None);
+        assert_eq!(Route::resolve("/api/v1.0/ping/%-1"), None);
         for unknown in [
             "",
             "/",

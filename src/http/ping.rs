@@ -58,6 +58,27 @@ pub async fn validate_many(state: &AppState, req: &Req) -> Result<PingRequest, A
     })
 }
 
+/// The same ping, keeping only the targets that are accepted keys now: a
+/// task runs as the synchronous call would at the time it runs, so a key
+/// removed after the task was accepted is a 404, not a `false`.
+pub async fn still_accepted(salt: &Salt, ping: PingRequest) -> Result<PingRequest, ApiError> {
+    let keys = salt.keys().await?;
+    let (known, unknown): (Vec<String>, Vec<String>) =
+        ping.targets.into_iter().partition(|id| keys.is_accepted(id));
+    match (known.is_empty(), unknown.as_slice()) {
+        (true, [one]) => Err(ApiError::NotFound(format!(
+            "minion {one:?} is not an accepted key"
+        ))),
+        (true, _) => Err(ApiError::NotFound(format!(
+            "none of the targets is an accepted minion key: {unknown:?}"
+        ))),
+        (false, _) => Ok(PingRequest {
+            targets: known,
+            timeout: ping.timeout,
+        }),
+    }
+}
+
 /// # `POST /api/v1.0/ping/<minion>` and `POST /api/v1.0/minions/<minion>/ping` (Bearer)
 ///
 /// - `200 {"<minion>": true}` answered; `false` did not answer in time
@@ -99,10 +120,16 @@ enum Target {
     Many(Vec<String>),
 }
 
-fn parse_targets(body: &[u8]) -> Result<BTreeSet<String>, ApiError> {
+pub(crate) fn parse_targets(body: &[u8]) -> Result<BTreeSet<String>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::BadRequest(
             "missing body: send {\"target\": [\"minion\", ...]}".into(),
+        ));
+    }
+    // serde would take a JSON array as the struct's fields in order.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object: send {\"target\": [\"minion\", ...]}".into(),
         ));
     }
     let parsed: Targets = serde_json::from_slice(body).map_err(|err| {
@@ -133,14 +160,10 @@ fn timeout(state: &AppState, req: &Req, salt: &Salt) -> Result<Duration, ApiErro
         .salt
         .as_ref()
         .map_or(Duration::from_secs(300), |s| s.max_timeout);
-    match text.parse::<u64>() {
-        Ok(secs) if secs > 0 && text.bytes().all(|b| b.is_ascii_digit()) => {
-            Ok(Duration::from_secs(secs).min(max))
-        }
-        _ => Err(ApiError::BadRequest(
-            "timeout parameter is not a positive integer".into(),
-        )),
-    }
+    let max = max.as_secs();
+    Ok(Duration::from_secs(super::query::seconds(
+        "timeout", text, 1, max,
+    )?))
 }
 
 /// Runs a validated ping and renders the answer (or the error) exactly as
@@ -199,6 +222,8 @@ mod tests {
             br#"{"target": [""]}"#,
             br#"{"target": [1]}"#,
             br#"{"target": "m", "extra": 1}"#,
+            br#"[["m1"]]"#,
+            br#" ["m1"]"#,
         ] {
             assert!(parse_targets(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }

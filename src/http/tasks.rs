@@ -79,10 +79,17 @@ fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Response<Full<Bytes>> 
     let base = match &state.config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
-            let host = req.parts.headers.get(HOST).and_then(|h| h.to_str().ok());
+            // Only a well-formed host[:port]; anything else falls back to
+            // the listen address rather than be reflected.
+            let host = req
+                .parts
+                .headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| super::query::valid_host(h));
             format!(
                 "http://{}",
-                host.map_or_else(|| state.config.listen.to_string(), str::to_owned)
+                host.map_or_else(|| state.local.to_string(), str::to_owned)
             )
         }
     };
@@ -117,16 +124,10 @@ pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Response<Fu
     let task_id = parse_id(id).ok_or_else(not_found)?;
     let wait = match query_param(req, "wait") {
         None => Duration::ZERO,
-        Some(text) => match text.parse::<u64>() {
-            Ok(secs) if text.bytes().all(|b| b.is_ascii_digit()) => {
-                Duration::from_secs(secs).min(state.config.max_wait)
-            }
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "wait parameter is not a non-negative integer".into(),
-                ))
-            }
-        },
+        Some(text) => {
+            let max = state.config.max_wait.as_secs();
+            Duration::from_secs(super::query::seconds("wait", text, 0, max)?)
+        }
     };
     // Ownership first: nobody long-polls on another user's task.
     let mine = state
@@ -175,7 +176,10 @@ impl Executor for PingExecutor {
         };
         Box::pin(async move {
             let response = match &salt {
-                Some(salt) => ping::answer(salt, &ping, Some(jid), attach).await,
+                Some(salt) => match ping::still_accepted(salt, ping).await {
+                    Ok(ping) => ping::answer(salt, &ping, Some(jid), attach).await,
+                    Err(err) => Err(err),
+                },
                 None => Err(ApiError::Unavailable {
                     message: "this projetyd runs without a Salt master (--no-salt)".into(),
                     retry_after: Duration::from_secs(3600),

@@ -48,14 +48,8 @@ pub async fn create(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>
 
 /// A positive decimal integer of seconds, capped at `max` (so digits too
 /// many for a u64 are capped too). Signs, spaces, zero: 400.
-fn parse_lifetime(text: &str, max: u64) -> Result<u64, ApiError> {
-    let digits = text.trim_start_matches('0');
-    if !text.bytes().all(|b| b.is_ascii_digit()) || digits.is_empty() {
-        return Err(ApiError::BadRequest(
-            "expiration parameter is not an integer".into(),
-        ));
-    }
-    Ok(digits.parse::<u64>().map_or(max, |secs| secs.min(max)))
+pub(crate) fn parse_lifetime(text: &str, max: u64) -> Result<u64, ApiError> {
+    super::query::seconds("expiration", text, 1, max)
 }
 
 /// # `DELETE /api/v1.0/tokens` (Bearer)

@@ -14,7 +14,7 @@
 
 pub mod backup;
 pub mod check;
-mod codec;
+pub(crate) mod codec;
 mod durable;
 mod handle;
 pub mod migrate;
@@ -113,6 +113,9 @@ impl Error {
         reason.to_owned()
     }
 }
+
+/// Live tokens one user may hold; issuing one more revokes the oldest.
+pub const MAX_TOKENS_PER_USER: usize = 100;
 
 /// Upper bound of sled's page cache.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -330,6 +333,7 @@ impl Trees {
         let value = codec::encode(&token)?;
         let id = token.user_id;
         let _guard = self.lock();
+        let oldest = self.tokens_past_cap(id)?;
         let result =
             (&self.users, &self.tokens, &self.user_tokens).transaction(|(users, tokens, by_user)| {
                 if users.get(id.to_be_bytes())?.is_none() {
@@ -338,11 +342,36 @@ impl Trees {
                         key: id.to_string(),
                     });
                 }
+                for old in &oldest {
+                    tokens.remove(old.as_slice())?;
+                    by_user.remove(user_token_key(id, old))?;
+                }
                 tokens.insert(hash.as_slice(), value.as_slice())?;
                 by_user.insert(user_token_key(id, hash), &[])?;
                 Ok(())
             });
         unwrap_tx(result)
+    }
+
+    /// The user's oldest tokens that must go so that one more fits under
+    /// [`MAX_TOKENS_PER_USER`] (a login loop must not grow the database
+    /// without bound). Called under the write lock.
+    fn tokens_past_cap(&self, user_id: u64) -> Result<Vec<Vec<u8>>, Error> {
+        let hashes = self.token_hashes_of(user_id)?;
+        if hashes.len() < MAX_TOKENS_PER_USER {
+            return Ok(Vec::new());
+        }
+        let mut aged = Vec::with_capacity(hashes.len());
+        for hash in hashes {
+            let created = match self.tokens.get(&hash)? {
+                Some(bytes) => codec::decode::<Token>(TOKENS, &hash, &bytes)?.created_at,
+                None => 0,
+            };
+            aged.push((created, hash));
+        }
+        aged.sort();
+        let excess = aged.len() + 1 - MAX_TOKENS_PER_USER;
+        Ok(aged.into_iter().take(excess).map(|(_, hash)| hash).collect())
     }
 
     /// The token with this hash, if any (expired ones included: the caller
@@ -498,6 +527,24 @@ mod tests {
         let store = Store::temporary().unwrap();
         let err = store.insert_token(&[1; 32], token(42, 100)).unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    }
+
+    #[test]
+    fn issuing_past_the_cap_revokes_the_oldest_tokens() {
+        let store = Store::temporary().unwrap();
+        let (id, _) = store.create_user("alice", hash(), 5).unwrap();
+        for i in 0..=MAX_TOKENS_PER_USER as u8 {
+            let token = Token {
+                user_id: id,
+                created_at: u64::from(i),
+                expires_at: 1000,
+            };
+            store.insert_token(&[i; 32], token).unwrap();
+        }
+        assert_eq!(store.token_count(id).unwrap(), MAX_TOKENS_PER_USER);
+        assert!(store.token(&[0; 32]).unwrap().is_none(), "the oldest went");
+        assert!(store.token(&[1; 32]).unwrap().is_some());
+        assert!(store.token(&[MAX_TOKENS_PER_USER as u8; 32]).unwrap().is_some());
     }
 
     #[test]

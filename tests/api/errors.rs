@@ -29,15 +29,16 @@ fn unknown_paths_are_404_json() {
 
 #[test]
 fn known_path_with_wrong_method_is_405_with_allow() {
+    // GET routes answer HEAD too (issue #8 part 6).
     let server = TestServer::start(&[]);
     let cases = [
-        ("POST", "/api/v1.0/users", "GET"),
-        ("DELETE", "/api/v1.0/users", "GET"),
-        ("PUT", "/api/v1.0/users/1", "GET"),
-        ("PATCH", "/api/v1.0/users/1", "GET"),
+        ("POST", "/api/v1.0/users", "GET, HEAD"),
+        ("DELETE", "/api/v1.0/users", "GET, HEAD"),
+        ("PUT", "/api/v1.0/users/1", "GET, HEAD"),
+        ("PATCH", "/api/v1.0/users/1", "GET, HEAD"),
         ("GET", "/api/v1.0/tokens", "POST, DELETE"),
         ("PUT", "/api/v1.0/tokens", "POST, DELETE"),
-        ("POST", "/healthz", "GET"),
+        ("POST", "/healthz", "GET, HEAD"),
     ];
     for (method, path, allow) in cases {
         let response = server.call(method, path, &[], b"");

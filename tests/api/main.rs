@@ -19,6 +19,7 @@ mod master_loss_e2e;
 mod salt_e2e;
 mod slow_clients;
 mod store_damage;
+mod strict;
 mod tasks_e2e;
 mod throttle;
 mod tokens;

@@ -4,7 +4,7 @@
 
 use crate::common::{basic, bearer, unix_now, TestServer};
 
-const NOT_AN_INTEGER: &str = "expiration parameter is not an integer";
+const NOT_AN_INTEGER: &str = "expiration parameter is not a positive integer of seconds";
 
 #[test]
 fn issue_returns_token_expiration_and_expires_at() {
