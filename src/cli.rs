@@ -81,6 +81,9 @@ pub struct Serve {
     /// base of the Location URLs, e.g. https://salt.example.org (default: from Host)
     #[argh(option)]
     pub public_url: Option<String>,
+    /// a reverse proxy (ADDR or ADDR/PREFIX) whose X-Forwarded-For or Forwarded header names the client; repeat for several
+    #[argh(option)]
+    pub trusted_proxy: Vec<crate::http::client::Net>,
     /// run without a Salt master: users and tokens only
     #[argh(switch)]
     pub no_salt: bool,
@@ -400,6 +403,7 @@ pub fn config_from(flags: Serve) -> Config {
         config.max_wait = secs(v);
     }
     config.public_url = flags.public_url;
+    config.trusted_proxies = flags.trusted_proxy;
     config.salt = (!flags.no_salt).then(|| {
         let mut salt = SaltSettings::new();
         if let Some(v) = flags.salt_config {

@@ -50,6 +50,9 @@ pub struct Config {
     /// Base of the `Location` URLs (e.g. `https://salt.example.org`); from
     /// the request's `Host` when unset.
     pub public_url: Option<String>,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
+    /// client (for login throttling and the access log); none by default.
+    pub trusted_proxies: Vec<crate::http::client::Net>,
     /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
     /// users and tokens only, Salt endpoints answer 503).
     pub salt: Option<SaltSettings>,
@@ -135,6 +138,7 @@ impl Config {
             task_retention: Duration::from_secs(7 * 86_400),
             max_wait: Duration::from_secs(60),
             public_url: None,
+            trusted_proxies: Vec::new(),
             salt: Some(SaltSettings::new()),
         }
     }

@@ -65,6 +65,26 @@ pub fn check_nickname(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An attempt being checked; a failure unless `finish(true)` is called.
+struct Pending<'t> {
+    throttle: &'t throttle::Throttle,
+    attempt: Option<throttle::Attempt>,
+}
+
+impl Pending<'_> {
+    fn finish(&mut self, success: bool) {
+        if let Some(attempt) = self.attempt.take() {
+            self.throttle.finish(attempt, success, Instant::now());
+        }
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
 /// The authentication service; one per daemon, shared by all requests.
 pub struct Auth {
     store: Store,
@@ -122,21 +142,25 @@ impl Auth {
         ))?;
         let basic =
             header::basic(header).ok_or(Error::Unauthenticated("malformed Basic authorization header"))?;
-        self.throttle
-            .check(&basic.user, addr, Instant::now())
+        let attempt = self
+            .throttle
+            .begin(&basic.user, addr, Instant::now())
             .map_err(|retry_after| Error::Throttled { retry_after })?;
+        // Ends the attempt as a failure unless told otherwise, also when
+        // this future is dropped mid-hash (the client went away).
+        let mut pending = Pending {
+            throttle: &self.throttle,
+            attempt: Some(attempt),
+        };
         let user_id = self.check_password(&basic).await?;
         match user_id {
             Some(id) => {
-                self.throttle.success(&basic.user, addr);
+                pending.finish(true);
                 self.saw(id, unix_now());
                 Ok(id)
             }
-            None => {
-                self.throttle.failure(&basic.user, addr, Instant::now());
-                // Same answer for an unknown user and a wrong password.
-                Err(Error::Unauthenticated("invalid user name or password"))
-            }
+            // Same answer for an unknown user and a wrong password.
+            None => Err(Error::Unauthenticated("invalid user name or password")),
         }
     }
 

@@ -1,11 +1,26 @@
-//! Failed-login throttling for HTTP Basic: after a few failures for the same
-//! user name, or from the same client address, further attempts are refused
-//! with `429` for a growing interval, before any password is hashed. A
-//! success resets both counters.
+//! Failed-login throttling for HTTP Basic, designed so that guessing is
+//! slow and cannot lock anyone out (issue #8 part 5):
+//!
+//! - An attempt is counted **before** its password is hashed, as a failure
+//!   that a success takes back: concurrent guesses cannot slip past the
+//!   limit while they are being hashed.
+//! - One address hashes **one attempt at a time**; a second one arriving
+//!   meanwhile is refused with `429` at once. The hashing semaphore is
+//!   FIFO, so its queue holds at most one attempt per address, and a flood
+//!   from one address delays a login from another by at most one hash.
+//! - Failures count per **(name, address)**: a guesser blocks its own pair,
+//!   with a block that doubles from `base` up to `max`. A victim logging in
+//!   from another address is not stopped by it.
+//! - Failures count per **address** across names (a spray of names), and a
+//!   success does not wipe that count (an attacker's own logins between
+//!   guesses do not reset it).
+//! - Failures count per **name** across addresses (distributed guessing),
+//!   with a higher limit; an address that has logged in as that name before
+//!   is exempt from that block, so its owner still gets in.
 //!
 //! State is in memory (a restart forgives) and bounded in size.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,10 +28,13 @@ use std::time::{Duration, Instant};
 /// How strict the throttle is.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    /// Failures for one user name before it is blocked.
+    /// Failures for one name from one address before that pair is blocked.
     pub per_user: u32,
     /// Failures from one address (any names) before it is blocked.
     pub per_addr: u32,
+    /// Failures for one name from all addresses before the name is blocked
+    /// for addresses it has not logged in from.
+    pub per_name: u32,
     /// First block; each further failure doubles it.
     pub base: Duration,
     /// Longest block.
@@ -30,6 +48,7 @@ impl Default for Policy {
         Policy {
             per_user: 5,
             per_addr: 20,
+            per_name: 20,
             base: Duration::from_secs(1),
             max: Duration::from_secs(15 * 60),
             forget_after: Duration::from_secs(60 * 60),
@@ -38,72 +57,139 @@ impl Default for Policy {
 }
 
 /// Upper bound on tracked keys, so a spray of random names cannot grow the
-/// map without limit. Past it, new names are not tracked (their address
+/// maps without limit. Past it, new names are not tracked (their address
 /// still is).
 const MAX_ENTRIES: usize = 100_000;
+/// `Retry-After` for a second attempt while one from the same address is
+/// being checked.
+const BUSY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    User(String),
+    Pair(String, IpAddr),
     Addr(IpAddr),
+    Name(String),
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     failures: u32,
     blocked_until: Option<Instant>,
+    /// The length of the current block, restarted when the attempt that
+    /// caused it ends (hashing takes a while).
+    block: Duration,
     last_failure: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<Key, Entry>,
+    /// (name, address) pairs that logged in, and when last.
+    good: HashMap<(String, IpAddr), Instant>,
+    /// Addresses with an attempt being hashed.
+    busy: HashSet<IpAddr>,
 }
 
 /// The throttle; shared by all connections.
 #[derive(Debug)]
 pub struct Throttle {
     policy: Policy,
-    entries: Mutex<HashMap<Key, Entry>>,
+    state: Mutex<State>,
+}
+
+/// An attempt counted by [`Throttle::begin`]; hand it back to
+/// [`Throttle::finish`] with the outcome.
+#[derive(Debug)]
+#[must_use]
+pub struct Attempt {
+    user: String,
+    addr: IpAddr,
+    /// Whether the name's counter was bumped (untracked past the bound).
+    tracked: bool,
 }
 
 impl Throttle {
     pub fn new(policy: Policy) -> Throttle {
         Throttle {
             policy,
-            entries: Mutex::new(HashMap::new()),
+            state: Mutex::new(State::default()),
         }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
-        // Entries are plain values; a panic cannot leave one half-written.
-        self.entries.lock().unwrap_or_else(|poison| poison.into_inner())
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Plain values; a panic cannot leave one half-written.
+        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// `Err(wait)` if `user` or `addr` is blocked at `now`.
-    pub fn check(&self, user: &str, addr: IpAddr, now: Instant) -> Result<(), Duration> {
-        let entries = self.entries();
-        let wait = [Key::User(user.to_owned()), Key::Addr(addr)]
+    /// Counts an attempt for `user` from `addr` before its password is
+    /// checked, or `Err(wait)` if it must not be checked now.
+    pub fn begin(&self, user: &str, addr: IpAddr, now: Instant) -> Result<Attempt, Duration> {
+        let mut state = self.state();
+        if state.busy.contains(&addr) {
+            return Err(BUSY);
+        }
+        let known = state.good.contains_key(&(user.to_owned(), addr));
+        let mut keys = vec![Key::Pair(user.to_owned(), addr), Key::Addr(addr)];
+        if !known {
+            keys.push(Key::Name(user.to_owned()));
+        }
+        let wait = keys
             .iter()
-            .filter_map(|key| entries.get(key)?.blocked_until)
+            .filter_map(|key| state.entries.get(key)?.blocked_until)
             .filter_map(|until| until.checked_duration_since(now))
             .filter(|wait| !wait.is_zero())
             .max();
-        wait.map_or(Ok(()), Err)
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        if state.entries.len() >= MAX_ENTRIES {
+            self.prune_locked(&mut state, now);
+        }
+        let pair = Key::Pair(user.to_owned(), addr);
+        let tracked = state.entries.len() < MAX_ENTRIES || state.entries.contains_key(&pair);
+        if tracked {
+            self.bump(&mut state, pair, self.policy.per_user, now);
+            self.bump(&mut state, Key::Name(user.to_owned()), self.policy.per_name, now);
+        }
+        self.bump(&mut state, Key::Addr(addr), self.policy.per_addr, now);
+        state.busy.insert(addr);
+        Ok(Attempt {
+            user: user.to_owned(),
+            addr,
+            tracked,
+        })
     }
 
-    /// Records a failed attempt.
-    pub fn failure(&self, user: &str, addr: IpAddr, now: Instant) {
-        let mut entries = self.entries();
-        if entries.len() >= MAX_ENTRIES {
-            self.prune_locked(&mut entries, now);
+    /// Ends an attempt. A success takes back the failure counted for it,
+    /// clears the pair and remembers the pair as good.
+    pub fn finish(&self, attempt: Attempt, success: bool, now: Instant) {
+        let mut state = self.state();
+        state.busy.remove(&attempt.addr);
+        if !success {
+            let keys = [
+                Key::Pair(attempt.user.clone(), attempt.addr),
+                Key::Name(attempt.user.clone()),
+                Key::Addr(attempt.addr),
+            ];
+            self.restamp(&mut state, &keys, now);
+            return;
         }
-        let user_key = Key::User(user.to_owned());
-        if entries.len() < MAX_ENTRIES || entries.contains_key(&user_key) {
-            self.bump(&mut entries, user_key, self.policy.per_user, now);
+        let Attempt { user, addr, tracked } = attempt;
+        if tracked {
+            state.entries.remove(&Key::Pair(user.clone(), addr));
+            self.unbump(&mut state, &Key::Name(user.clone()), self.policy.per_name);
         }
-        self.bump(&mut entries, Key::Addr(addr), self.policy.per_addr, now);
+        self.unbump(&mut state, &Key::Addr(addr), self.policy.per_addr);
+        if state.good.len() < MAX_ENTRIES {
+            state.good.insert((user, addr), now);
+        }
     }
 
-    fn bump(&self, entries: &mut HashMap<Key, Entry>, key: Key, limit: u32, now: Instant) {
-        let entry = entries.entry(key).or_insert(Entry {
+    fn bump(&self, state: &mut State, key: Key, limit: u32, now: Instant) {
+        let entry = state.entries.entry(key).or_insert(Entry {
             failures: 0,
             blocked_until: None,
+            block: Duration::ZERO,
             last_failure: now,
         });
         entry.failures = entry.failures.saturating_add(1);
@@ -116,33 +202,58 @@ impl Throttle {
                 .saturating_mul(1 << doublings)
                 .min(self.policy.max);
             entry.blocked_until = Some(now + block);
+            entry.block = block;
         }
     }
 
-    /// Records a success: the name and the address start afresh.
-    pub fn success(&self, user: &str, addr: IpAddr) {
-        let mut entries = self.entries();
-        entries.remove(&Key::User(user.to_owned()));
-        entries.remove(&Key::Addr(addr));
+    /// Restarts the blocks this failed attempt caused from `now`, when its
+    /// check ended.
+    fn restamp(&self, state: &mut State, keys: &[Key], now: Instant) {
+        for key in keys {
+            if let Some(entry) = state.entries.get_mut(key) {
+                if entry.blocked_until.is_some() {
+                    entry.blocked_until = Some(now + entry.block);
+                    entry.last_failure = now;
+                }
+            }
+        }
+    }
+
+    /// Takes back one counted failure (the attempt succeeded).
+    fn unbump(&self, state: &mut State, key: &Key, limit: u32) {
+        if let Some(entry) = state.entries.get_mut(key) {
+            entry.failures = entry.failures.saturating_sub(1);
+            if entry.failures < limit {
+                entry.blocked_until = None;
+            }
+            if entry.failures == 0 {
+                state.entries.remove(key);
+            }
+        }
     }
 
     /// Forgets entries that are no longer blocked and have been quiet for
-    /// `forget_after`.
+    /// `forget_after`, and good pairs not seen for as long.
     pub fn prune(&self, now: Instant) {
-        let mut entries = self.entries();
-        self.prune_locked(&mut entries, now);
+        let mut state = self.state();
+        self.prune_locked(&mut state, now);
     }
 
-    fn prune_locked(&self, entries: &mut HashMap<Key, Entry>, now: Instant) {
-        entries.retain(|_, e| {
+    fn prune_locked(&self, state: &mut State, now: Instant) {
+        let forget = self.policy.forget_after;
+        state.entries.retain(|_, e| {
             e.blocked_until.is_some_and(|until| until > now)
-                || now.saturating_duration_since(e.last_failure) < self.policy.forget_after
+                || now.saturating_duration_since(e.last_failure) < forget
         });
+        // Good pairs are kept longer: they are what lets an owner in.
+        state
+            .good
+            .retain(|_, seen| now.saturating_duration_since(*seen) < forget * 24);
     }
 
     /// How many keys are tracked (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.entries().len()
+        self.state().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -161,59 +272,102 @@ mod tests {
         Throttle::new(Policy {
             per_user: 3,
             per_addr: 5,
+            per_name: 8,
             ..Policy::default()
         })
     }
 
+    fn fail(t: &Throttle, user: &str, addr: IpAddr, now: Instant) -> Result<(), Duration> {
+        let attempt = t.begin(user, addr, now)?;
+        t.finish(attempt, false, now);
+        Ok(())
+    }
+
+    fn succeed(t: &Throttle, user: &str, addr: IpAddr, now: Instant) -> Result<(), Duration> {
+        let attempt = t.begin(user, addr, now)?;
+        t.finish(attempt, true, now);
+        Ok(())
+    }
+
     #[test]
-    fn user_is_blocked_after_limit_with_growing_interval() {
+    fn a_pair_is_blocked_after_its_limit_with_a_growing_interval() {
         let t = throttle();
         let now = Instant::now();
-        for _ in 0..2 {
-            t.failure("alice", A, now);
+        for _ in 0..3 {
+            fail(&t, "alice", A, now).unwrap();
         }
-        assert_eq!(t.check("alice", A, now), Ok(()));
-        t.failure("alice", A, now);
-        assert_eq!(t.check("alice", B, now), Err(Duration::from_secs(1)));
-        assert_eq!(t.check("bob", B, now), Ok(()), "others are not affected");
+        assert_eq!(fail(&t, "alice", A, now), Err(Duration::from_secs(1)));
+        assert_eq!(
+            succeed(&t, "alice", B, now),
+            Ok(()),
+            "the owner elsewhere gets in"
+        );
         let later = now + Duration::from_secs(1);
-        assert_eq!(t.check("alice", A, later), Ok(()));
-        t.failure("alice", A, later);
-        assert_eq!(t.check("alice", A, later), Err(Duration::from_secs(2)));
-        t.failure("alice", A, later);
-        assert_eq!(t.check("alice", A, later), Err(Duration::from_secs(4)));
+        fail(&t, "alice", A, later).unwrap();
+        assert_eq!(fail(&t, "alice", A, later), Err(Duration::from_secs(2)));
+    }
+
+    /// Counted before the check: a second attempt while one is hashed is
+    /// refused, and the first one's failure is already counted.
+    #[test]
+    fn one_attempt_at_a_time_per_address_counted_up_front() {
+        let t = throttle();
+        let now = Instant::now();
+        let first = t.begin("alice", A, now).unwrap();
+        assert_eq!(t.begin("alice", A, now).err(), Some(BUSY));
+        assert_eq!(t.begin("bob", A, now).err(), Some(BUSY));
+        assert!(
+            t.begin("alice", B, now).is_ok(),
+            "other addresses are not held up"
+        );
+        t.finish(first, false, now);
+        assert!(t.len() >= 2, "the failure was counted");
     }
 
     #[test]
-    fn address_is_blocked_across_names() {
+    fn a_spray_of_names_blocks_the_address_and_logins_do_not_reset_it() {
         let t = throttle();
         let now = Instant::now();
-        for i in 0..5 {
-            t.failure(&format!("user{i}"), A, now);
+        for i in 0..4 {
+            fail(&t, &format!("user{i}"), A, now).unwrap();
+            succeed(&t, "mallory", A, now).unwrap();
         }
-        assert!(t.check("someone-else", A, now).is_err());
-        assert_eq!(t.check("someone-else", B, now), Ok(()));
+        fail(&t, "user9", A, now).unwrap();
+        assert!(t.begin("someone-else", A, now).is_err());
+        assert!(t.begin("someone-else", B, now).is_ok());
     }
 
     #[test]
-    fn success_resets_and_block_is_capped() {
+    fn distributed_guessing_blocks_the_name_but_not_its_known_addresses() {
         let t = throttle();
         let now = Instant::now();
+        succeed(&t, "alice", A, now).unwrap();
+        for i in 0..8u8 {
+            let addr = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
+            fail(&t, "alice", addr, now).unwrap();
+        }
+        let fresh = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 9));
+        assert!(t.begin("alice", fresh, now).is_err(), "new addresses wait");
+        assert_eq!(
+            succeed(&t, "alice", A, now),
+            Ok(()),
+            "the owner's address does not"
+        );
+    }
+
+    #[test]
+    fn blocks_are_capped_and_quiet_entries_forgotten() {
+        let t = throttle();
+        let mut now = Instant::now();
         for _ in 0..100 {
-            t.failure("alice", A, now);
+            match fail(&t, "alice", A, now) {
+                Ok(()) => {}
+                Err(wait) => now += wait,
+            }
         }
-        assert_eq!(t.check("alice", B, now), Err(Policy::default().max));
-        t.success("alice", A);
-        assert_eq!(t.check("alice", A, now), Ok(()));
-    }
-
-    #[test]
-    fn quiet_entries_are_forgotten() {
-        let t = throttle();
-        let now = Instant::now();
-        t.failure("alice", A, now);
-        assert_eq!(t.len(), 2);
-        t.prune(now + Duration::from_secs(60 * 60 + 1));
+        let _ = fail(&t, "alice", A, now);
+        assert_eq!(t.begin("alice", A, now).err(), Some(Policy::default().max));
+        t.prune(now + Duration::from_secs(60 * 60 * 24));
         assert!(t.is_empty());
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! Holds no business rules: those are in `auth` and `store`.
 
+pub mod client;
 mod error;
 mod functions;
 mod health;
@@ -160,6 +161,7 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let started = Instant::now();
+    let peer = client::address(peer, req.headers(), &state.config.trusted_proxies);
     let method = req.method().clone();
     // Only the path is logged: a query string is the client's business.
     let path = req.uri().path().to_owned();

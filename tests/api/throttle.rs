@@ -90,9 +90,11 @@ fn a_blocked_name_does_not_block_other_users() {
         .assert_error(429, "too many requests");
     // Same address, other name: served.
     assert_eq!(server.login("bob", &bob, "").status, 200);
-    // Another address, blocked name: still blocked.
+    // Another address with the right password: served. A guesser without
+    // the password cannot lock its owner out (issue #8 part 5; this test
+    // asserted the opposite before).
     let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
-    login_from(&server, other, "alice", &alice).assert_error(429, "too many requests");
+    assert_eq!(login_from(&server, other, "alice", &alice).status, 200);
     // Tokens already issued keep working: the block is on logins only.
     assert_eq!(server.get("/api/v1.0/users", Some(&alice_token)).status, 200);
 }
@@ -164,4 +166,71 @@ fn a_guessing_loop_does_not_stop_service_for_others() {
     }
     assert!(served > 0, "no request was served while guessing");
     eprintln!("{served} token requests served during 24 guesses");
+}
+
+/// Issue #8 part 5: attempts are counted before they are hashed, and one
+/// address hashes one at a time. Before, 40 concurrent wrong logins were
+/// all hashed (0 × 429).
+#[test]
+fn r8_concurrent_guesses_are_refused_not_all_hashed() {
+    let server = TestServer::start(&[]);
+    let password = server.adduser("alice");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..40)
+            .map(|i| {
+                let server = &server;
+                scope.spawn(move || server.login("alice", &format!("wrong-{i}"), "").status)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let hashed = statuses.iter().filter(|&&s| s == 401).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(hashed + refused, 40, "{statuses:?}");
+    assert!(hashed <= PER_USER, "{hashed} guesses were hashed: {statuses:?}");
+    // The owner, from elsewhere, still gets in.
+    let other = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
+    assert_eq!(login_from(&server, other, "alice", &password).status, 200);
+}
+
+fn login_via_proxy(server: &TestServer, client: &str, user: &str, password: &str) -> Response {
+    server.call(
+        "POST",
+        "/api/v1.0/tokens",
+        &[
+            ("Authorization", basic(user, password).as_bytes()),
+            ("X-Forwarded-For", client.as_bytes()),
+        ],
+        b"",
+    )
+}
+
+/// Behind a trusted proxy the client address comes from X-Forwarded-For:
+/// a guesser spraying names blocks itself, not everyone behind the proxy,
+/// and the access log shows the client. Untrusted peers cannot set it.
+#[test]
+fn r8_behind_a_trusted_proxy_each_client_is_throttled_alone() {
+    let server = TestServer::start(&["--trusted-proxy", "127.0.0.1"]);
+    let password = server.adduser("alice");
+    for i in 0..PER_ADDR {
+        let response = login_via_proxy(&server, "203.0.113.9", &format!("guess{i}"), "pw");
+        assert_eq!(response.status, 401, "attempt {i}: {response:?}");
+    }
+    login_via_proxy(&server, "203.0.113.9", "alice", &password).assert_error(429, "too many requests");
+    assert_eq!(
+        login_via_proxy(&server, "198.51.100.4", "alice", &password).status,
+        200
+    );
+    assert!(
+        server.log().contains("203.0.113.9:0 POST /api/v1.0/tokens 429"),
+        "{}",
+        server.log()
+    );
+
+    // Without --trusted-proxy the header is ignored: the peer is the client.
+    let plain = TestServer::start(&[]);
+    plain.adduser("bob");
+    login_via_proxy(&plain, "203.0.113.9", "bob", "wrong");
+    assert!(plain.log().contains("127.0.0.1:"), "{}", plain.log());
+    assert!(!plain.log().contains("203.0.113.9"), "{}", plain.log());
 }
