@@ -66,6 +66,12 @@ pub struct Serve {
     /// connections served at once (default 4096)
     #[argh(option)]
     pub max_connections: Option<usize>,
+    /// connections one client address may hold open (default 256; trusted proxies are not counted)
+    #[argh(option)]
+    pub max_connections_per_address: Option<usize>,
+    /// seconds a client has to read a response before its connection is closed (default 30)
+    #[argh(option)]
+    pub send_timeout: Option<u64>,
     /// tasks running at once (default 8; about the master's worker_threads)
     #[argh(option)]
     pub task_workers: Option<usize>,
@@ -389,6 +395,12 @@ pub fn config_from(flags: Serve) -> Config {
     }
     if let Some(v) = flags.max_connections {
         config.max_connections = v;
+    }
+    if let Some(v) = flags.max_connections_per_address {
+        config.max_connections_per_address = v;
+    }
+    if let Some(v) = flags.send_timeout {
+        config.send_timeout = secs(v);
     }
     if let Some(v) = flags.task_workers {
         config.task_workers = v;

@@ -35,6 +35,12 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Connections served at once; past it, new ones wait in the backlog.
     pub max_connections: usize,
+    /// Connections one client address may hold open (trusted proxies are
+    /// not counted).
+    pub max_connections_per_address: usize,
+    /// Time a client has to take a response it is sent before its
+    /// connection is closed.
+    pub send_timeout: Duration,
     /// Failed-login throttling.
     pub throttle: throttle::Policy,
     /// PBKDF2 computations allowed at once.
@@ -128,6 +134,8 @@ impl Config {
             body_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            max_connections_per_address: 256,
+            send_timeout: Duration::from_secs(30),
             throttle: throttle::Policy::default(),
             // Leave at least one core to serve requests while logins hash.
             hashing_threads: (cores / 2).max(1),
@@ -156,6 +164,9 @@ impl Config {
         }
         if self.body_limit == 0 {
             return Err("--body-limit must be at least 1 byte".into());
+        }
+        if self.max_connections_per_address == 0 || self.send_timeout.is_zero() {
+            return Err("--max-connections-per-address and --send-timeout must be at least 1".into());
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());

@@ -52,6 +52,65 @@ pub enum Error {
 /// How often pending `last_seen_at` values are written and expired tokens
 /// removed.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+/// hyper's read buffer per connection, which bounds a request's headers.
+const HEADER_BUFFER: usize = 32 * 1024;
+
+/// Open connections per client address. Trusted proxies are not counted:
+/// everyone behind them shares their address.
+struct PerAddress {
+    limit: usize,
+    exempt: Vec<crate::http::client::Net>,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// One counted connection; uncounted when dropped.
+struct Slot {
+    ip: Option<std::net::IpAddr>,
+    open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl PerAddress {
+    fn new(limit: usize, exempt: &[crate::http::client::Net]) -> PerAddress {
+        PerAddress {
+            limit,
+            exempt: exempt.to_vec(),
+            open: Arc::default(),
+        }
+    }
+
+    fn take(&self, ip: std::net::IpAddr) -> Option<Slot> {
+        if self.exempt.iter().any(|net| net.contains(ip)) {
+            return Some(Slot {
+                ip: None,
+                open: self.open.clone(),
+            });
+        }
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(Slot {
+            ip: Some(ip),
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -158,6 +217,10 @@ pub async fn run(
 ) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(state.config.max_connections));
+    let per_address = PerAddress::new(
+        state.config.max_connections_per_address,
+        &state.config.trusted_proxies,
+    );
     let mut shutdown = pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -175,18 +238,33 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = per_address.take(peer.ip()) else {
+            // Closed at once: one address may not take every slot.
+            log::warn!(
+                "connection from {peer} refused: {} open from that address already",
+                state.config.max_connections_per_address
+            );
+            continue;
+        };
         let state = state.clone();
         let header_timeout = state.config.header_timeout;
+        let send_timeout = state.config.send_timeout;
         let service = service_fn(move |req| http::handle(state.clone(), peer, req));
+        let io = http::stall::Stall::new(TokioIo::new(stream), send_timeout);
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
+            // Headers past this get hyper's 431: a few KiB is the norm, and
+            // each open connection may hold this much.
+            .max_buf_size(HEADER_BUFFER)
+            .max_header_size(HEADER_BUFFER)
+            .serve_connection(io, service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             if let Err(err) = conn.await {
                 log::debug!("connection from {peer} ended: {err}");
             }
+            drop(slot);
             drop(permit);
         });
     }

@@ -95,6 +95,9 @@ pub struct Auth {
     /// Bounds concurrent PBKDF2 runs so a password-guessing flood cannot
     /// take every core from the rest of the daemon.
     hashing: Semaphore,
+    /// One permit per client address with attempts in flight: its
+    /// attempts are hashed one at a time (fairness across addresses).
+    lanes: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
 }
 
 impl Auth {
@@ -104,7 +107,31 @@ impl Auth {
             throttle: throttle::Throttle::new(policy),
             last_seen: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(hashing_threads.max(1)),
+            lanes: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn lanes(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Arc<Semaphore>>> {
+        // Handles only: a panic cannot leave the map torn.
+        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lane(&self, addr: IpAddr) -> Arc<Semaphore> {
+        self.lanes()
+            .entry(addr)
+            .or_insert_with(|| Arc::new(Semaphore::new(1)))
+            .clone()
+    }
+
+    /// Forgets an address's lane once nobody else holds it.
+    fn leave_lane(&self, addr: IpAddr, lane: Arc<Semaphore>) {
+        let mut lanes = self.lanes();
+        if lanes
+            .get(&addr)
+            .is_some_and(|l| Arc::ptr_eq(l, &lane) && Arc::strong_count(l) == 2)
+        {
+            lanes.remove(&addr);
+        }
     }
 
     /// Checks a Bearer `Authorization` header value. Runs on the request
@@ -152,7 +179,14 @@ impl Auth {
             throttle: &self.throttle,
             attempt: Some(attempt),
         };
-        let user_id = self.check_password(&basic).await?;
+        // One attempt per address is hashed at a time; the others of that
+        // address wait here, not in the shared hashing queue.
+        let lane = self.lane(addr);
+        let turn = lane.clone().acquire_owned().await;
+        let user_id = self.check_password(&basic).await;
+        drop(turn);
+        self.leave_lane(addr, lane);
+        let user_id = user_id?;
         match user_id {
             Some(id) => {
                 pending.finish(true);

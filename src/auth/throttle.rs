@@ -4,10 +4,10 @@
 //! - An attempt is counted **before** its password is hashed, as a failure
 //!   that a success takes back: concurrent guesses cannot slip past the
 //!   limit while they are being hashed.
-//! - One address hashes **one attempt at a time**; a second one arriving
-//!   meanwhile is refused with `429` at once. The hashing semaphore is
-//!   FIFO, so its queue holds at most one attempt per address, and a flood
-//!   from one address delays a login from another by at most one hash.
+//! - One address hashes **one attempt at a time** (`Auth` queues the rest
+//!   of that address's attempts behind it). The hashing semaphore is FIFO,
+//!   so its queue holds at most one attempt per address, and a flood from
+//!   one address delays a login from another by about one hash.
 //! - Failures count per **(name, address)**: a guesser blocks its own pair,
 //!   with a block that doubles from `base` up to `max`. A victim logging in
 //!   from another address is not stopped by it.
@@ -20,7 +20,7 @@
 //!
 //! State is in memory (a restart forgives) and bounded in size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -60,9 +60,6 @@ impl Default for Policy {
 /// maps without limit. Past it, new names are not tracked (their address
 /// still is).
 const MAX_ENTRIES: usize = 100_000;
-/// `Retry-After` for a second attempt while one from the same address is
-/// being checked.
-const BUSY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
@@ -86,8 +83,6 @@ struct State {
     entries: HashMap<Key, Entry>,
     /// (name, address) pairs that logged in, and when last.
     good: HashMap<(String, IpAddr), Instant>,
-    /// Addresses with an attempt being hashed.
-    busy: HashSet<IpAddr>,
 }
 
 /// The throttle; shared by all connections.
@@ -125,9 +120,6 @@ impl Throttle {
     /// checked, or `Err(wait)` if it must not be checked now.
     pub fn begin(&self, user: &str, addr: IpAddr, now: Instant) -> Result<Attempt, Duration> {
         let mut state = self.state();
-        if state.busy.contains(&addr) {
-            return Err(BUSY);
-        }
         let known = state.good.contains_key(&(user.to_owned(), addr));
         let mut keys = vec![Key::Pair(user.to_owned(), addr), Key::Addr(addr)];
         if !known {
@@ -152,7 +144,6 @@ impl Throttle {
             self.bump(&mut state, Key::Name(user.to_owned()), self.policy.per_name, now);
         }
         self.bump(&mut state, Key::Addr(addr), self.policy.per_addr, now);
-        state.busy.insert(addr);
         Ok(Attempt {
             user: user.to_owned(),
             addr,
@@ -164,7 +155,6 @@ impl Throttle {
     /// clears the pair and remembers the pair as good.
     pub fn finish(&self, attempt: Attempt, success: bool, now: Instant) {
         let mut state = self.state();
-        state.busy.remove(&attempt.addr);
         if !success {
             let keys = [
                 Key::Pair(attempt.user.clone(), attempt.addr),
@@ -307,21 +297,24 @@ mod tests {
         assert_eq!(fail(&t, "alice", A, later), Err(Duration::from_secs(2)));
     }
 
-    /// Counted before the check: a second attempt while one is hashed is
-    /// refused, and the first one's failure is already counted.
+    /// Counted before the check: attempts begun at once past the limit
+    /// are refused before any of them finishes.
     #[test]
-    fn one_attempt_at_a_time_per_address_counted_up_front() {
+    fn attempts_are_counted_up_front() {
         let t = throttle();
         let now = Instant::now();
-        let first = t.begin("alice", A, now).unwrap();
-        assert_eq!(t.begin("alice", A, now).err(), Some(BUSY));
-        assert_eq!(t.begin("bob", A, now).err(), Some(BUSY));
+        let begun: Vec<_> = (0..3).map(|_| t.begin("alice", A, now).unwrap()).collect();
+        assert!(
+            t.begin("alice", A, now).is_err(),
+            "the fourth waits for none of them"
+        );
         assert!(
             t.begin("alice", B, now).is_ok(),
             "other addresses are not held up"
         );
-        t.finish(first, false, now);
-        assert!(t.len() >= 2, "the failure was counted");
+        for attempt in begun {
+            t.finish(attempt, false, now);
+        }
     }
 
     #[test]

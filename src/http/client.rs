@@ -40,7 +40,7 @@ impl std::str::FromStr for Net {
 }
 
 impl Net {
-    fn contains(&self, ip: IpAddr) -> bool {
+    pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         match (canonical(self.addr), ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => bits_match(&net.octets(), &ip.octets(), self.prefix),

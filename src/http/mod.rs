@@ -12,6 +12,7 @@ mod jobs;
 mod keys;
 pub(crate) mod ping;
 mod query;
+pub mod stall;
 pub(crate) mod tasks;
 pub(crate) mod tokens;
 mod users;
@@ -113,6 +114,11 @@ impl Route {
         Some(route)
     }
 
+    /// Whether the route takes a Bearer token (all but health and login).
+    fn needs_bearer(&self) -> bool {
+        !matches!(self, Route::Health | Route::Tokens)
+    }
+
     /// The `Allow` header for a 405 on this route.
     pub(crate) fn allow(&self) -> &'static str {
         match self {
@@ -195,6 +201,23 @@ async fn respond(
             "an HTTP/1.1 request needs exactly one Host header ({hosts} sent)"
         )));
     }
+    // Authenticate before the body is read: an unauthenticated
+    // `Expect: 100-continue` gets its 401 without `100 Continue`, and no
+    // body of a caller without a valid token is ever read.
+    let allowed = route.allow().split(", ").any(|m| m == parts.method.as_str());
+    if allowed && route.needs_bearer() {
+        let header = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+        if let Err(err) = state.auth.authenticate(header) {
+            let mut response = ApiError::from(err).into_response();
+            if has_body(&parts) {
+                // The unread body would be taken for the next request.
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return Ok(response);
+        }
+    }
     let body = read_body(state, &parts, body).await?;
     let req = Req { parts, body, peer };
     // HEAD is GET without the body (hyper leaves the body out).
@@ -222,6 +245,16 @@ async fn respond(
             allow: route.allow(),
         }),
     }
+}
+
+/// Whether the request announces a body.
+fn has_body(parts: &hyper::http::request::Parts) -> bool {
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v != "0");
+    declared || parts.headers.contains_key(hyper::header::TRANSFER_ENCODING)
 }
 
 /// Reads the whole body: 413 past the limit (at once if `Content-Length`

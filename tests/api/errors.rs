@@ -132,8 +132,12 @@ fn hostile_bearer_values_are_401() {
         [format!("Bearer {token}").as_bytes(), b"\xff"].concat(),
         "Bearer é".as_bytes().to_vec(),
         [b"Bearer ".as_slice(), &[b'A'; 8 * 1024]].concat(),
-        [b"Bearer ".as_slice(), &[b'A'; 64 * 1024]].concat(),
     ];
+    // Past the 32 KiB header bound (issue #8 part 4) hyper answers 431
+    // before any authentication.
+    let huge = [b"Bearer ".as_slice(), &[b'A'; 64 * 1024]].concat();
+    let response = server.call("GET", "/api/v1.0/users", &[("Authorization", &huge)], b"");
+    assert_eq!(response.status, 431, "{response:?}");
     for value in &cases {
         let response = server.call("GET", "/api/v1.0/users", &[("Authorization", value)], b"");
         let shown = String::from_utf8_lossy(&value[..value.len().min(60)]).into_owned();

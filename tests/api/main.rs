@@ -13,6 +13,7 @@ mod admin;
 mod concurrency;
 mod disk_full;
 mod errors;
+mod hostile;
 mod lifecycle;
 mod logs;
 mod master_loss_e2e;
