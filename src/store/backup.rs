@@ -371,11 +371,7 @@ mod tests {
     use crate::store::{PasswordHash, TaskKind, TaskState};
 
     fn hash() -> PasswordHash {
-        PasswordHash {
-            salt: vec![0; 16],
-            iterations: 1,
-            hash: vec![0; 32],
-        }
+        crate::store::test_hash()
     }
 
     fn filled(dir: &Path) -> Store {

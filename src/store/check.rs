@@ -338,11 +338,7 @@ mod tests {
     use crate::store::Store;
 
     fn hash() -> PasswordHash {
-        PasswordHash {
-            salt: vec![0; 16],
-            iterations: 1,
-            hash: vec![0; 32],
-        }
+        crate::store::test_hash()
     }
 
     #[test]

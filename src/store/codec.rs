@@ -14,8 +14,19 @@ pub trait Record: Serialize + DeserializeOwned {
     const VERSION: u8;
 }
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
+/// Most bytes a record's strings may claim when decoded, as much as a
+/// backup field may hold. bincode allocates a string's length before it
+/// reads the string, so without a limit a corrupt length (up to 2^64)
+/// aborts the process instead of being reported as corruption.
+const MAX_RECORD: usize = 16 * 1024 * 1024;
+
+fn config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Varint,
+    bincode::config::Limit<MAX_RECORD>,
+> {
+    // The limit only bounds decoding; the encoding is the same.
+    bincode::config::standard().with_limit::<MAX_RECORD>()
 }
 
 /// Encodes `record` as `[VERSION] ++ bincode(record)`.
@@ -115,6 +126,19 @@ mod tests {
                 if key == "0001" && reason.contains("version 99")),
             "{err}"
         );
+    }
+
+    /// Found by the `store_record` fuzz target: a string length of about
+    /// 2^50 made bincode allocate it before reading (an abort, not an error).
+    #[test]
+    fn a_huge_string_length_is_corrupt_not_an_allocation() {
+        let mut bytes = vec![User::VERSION, 253];
+        bytes.extend_from_slice(&(1u64 << 50).to_le_bytes());
+        bytes.extend_from_slice(b"alice");
+        assert!(matches!(
+            decode::<User>("t", b"k", &bytes),
+            Err(Error::Corrupt { .. })
+        ));
     }
 
     #[test]

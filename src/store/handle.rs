@@ -359,11 +359,7 @@ mod tests {
     use super::*;
 
     fn hash() -> PasswordHash {
-        PasswordHash {
-            salt: vec![0; 16],
-            iterations: 1,
-            hash: vec![0; 32],
-        }
+        crate::store::test_hash()
     }
 
     /// Reopening releases sled's lock on the files and finds everything

@@ -464,16 +464,22 @@ fn unwrap_tx<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> 
     })
 }
 
+/// A cheap password hash for the store's unit tests.
+#[cfg(test)]
+fn test_hash() -> PasswordHash {
+    PasswordHash {
+        salt: vec![0; 16],
+        iterations: 1,
+        hash: vec![0; 32],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn hash() -> PasswordHash {
-        PasswordHash {
-            salt: vec![0; 16],
-            iterations: 1,
-            hash: vec![0; 32],
-        }
+        test_hash()
     }
 
     fn token(user_id: u64, expires_at: u64) -> Token {

@@ -266,6 +266,19 @@ impl TaskPool {
         self.resume();
     }
 
+    /// Runs task `id` on a worker without going through the bounded queue
+    /// (recovery and resumption must not be refused).
+    fn spawn_outside_queue(self: &Arc<TaskPool>, id: [u8; 16]) {
+        let pool = self.clone();
+        let workers = self.workers.clone();
+        tokio::spawn(async move {
+            let Ok(_permit) = workers.acquire_owned().await else {
+                return;
+            };
+            pool.run(id).await;
+        });
+    }
+
     fn parked(&self) -> std::sync::MutexGuard<'_, Vec<[u8; 16]>> {
         // A list of ids: a panic cannot leave it torn.
         self.parked.lock().unwrap_or_else(|p| p.into_inner())
@@ -281,14 +294,7 @@ impl TaskPool {
             log::info!("resuming {count} task(s) held back by write failures");
         }
         for id in parked {
-            let pool = self.clone();
-            let workers = self.workers.clone();
-            tokio::spawn(async move {
-                let Ok(_permit) = workers.acquire_owned().await else {
-                    return;
-                };
-                pool.run(id).await;
-            });
+            self.spawn_outside_queue(id);
         }
         count
     }
@@ -373,14 +379,7 @@ impl TaskPool {
         }
         log::info!("recovering {} unfinished task(s)", unfinished.len());
         for (id, _) in unfinished {
-            let pool = self.clone();
-            let workers = self.workers.clone();
-            tokio::spawn(async move {
-                let Ok(_permit) = workers.acquire_owned().await else {
-                    return;
-                };
-                pool.run(id).await;
-            });
+            self.spawn_outside_queue(id);
         }
         Ok(())
     }
