@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
 #   1. formatting and lints;
-#   2. unit and integration tests (the real daemon on 127.0.0.1, port 0);
+#   2. unit and integration tests (the real daemon on 127.0.0.1, port 0),
+#      then a short smoke run of each fuzz target (scripts/fuzz-smoke.sh);
 #   3. end-to-end tests against real Salt: for each version in
 #      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16 3008.4"), install Salt into a
 #      virtualenv, start a master and 3 minions on loopback with
@@ -59,6 +60,8 @@ e2e() {
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test" cargo test --locked
+# A few seconds of each fuzz target on its committed corpus (docs/fuzzing.md).
+step "fuzz smoke" scripts/fuzz-smoke.sh
 
 versions=${PROJETYD_SALT_VERSIONS-3006.29 3007.16 3008.4}
 if [[ -n $versions ]]; then

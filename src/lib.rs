@@ -22,6 +22,8 @@ pub mod auth;
 pub mod civil;
 pub mod cli;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod salt;
 pub mod server;

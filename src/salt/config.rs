@@ -73,7 +73,7 @@ impl MasterConfig {
         Ok(config)
     }
 
-    fn apply(&mut self, doc: &Yaml, root_dir: &mut PathBuf, file: &Path) -> Result<(), Error> {
+    pub(crate) fn apply(&mut self, doc: &Yaml, root_dir: &mut PathBuf, file: &Path) -> Result<(), Error> {
         let bad = |key: &str| Error::Config(format!("{}: {key} has an unexpected value", file.display()));
         let text = |key: &str| match &doc[key] {
             Yaml::String(s) => Some(Ok(s.clone())),
@@ -166,7 +166,7 @@ fn read_yaml(path: &Path) -> Result<Yaml, Error> {
 
 /// Salt's `prepend_root_dir`: a path already under `root_dir` stays; any
 /// other path is taken relative to `root_dir`.
-fn under_root(root_dir: &Path, path: &Path) -> PathBuf {
+pub(crate) fn under_root(root_dir: &Path, path: &Path) -> PathBuf {
     if path.starts_with(root_dir) {
         return path.into();
     }

@@ -56,7 +56,7 @@ pub struct Return {
 }
 
 impl Return {
-    pub(super) fn from_data(data: &Value) -> Return {
+    pub(crate) fn from_data(data: &Value) -> Return {
         Return {
             value: wire::get(data, "return").cloned().unwrap_or(Value::Nil),
             retcode: wire::get(data, "retcode").and_then(Value::as_i64).unwrap_or(0),
