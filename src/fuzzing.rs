@@ -33,6 +33,7 @@ pub fn query_param(uri: &hyper::Uri, name: &str) -> Option<String> {
         parts,
         body: Bytes::new(),
         peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+        caller: None,
     };
     http::query_param(&req, name).map(str::to_owned)
 }

@@ -69,6 +69,9 @@ pub struct Req {
     pub parts: hyper::http::request::Parts,
     pub body: Bytes,
     pub peer: SocketAddr,
+    /// The Bearer caller, checked before the body was read (routes that
+    /// take a token); `None` for the others.
+    pub caller: Option<Caller>,
 }
 
 /// The routes: every path the API knows, whatever the method. Path
@@ -205,21 +208,30 @@ async fn respond(
     // `Expect: 100-continue` gets its 401 without `100 Continue`, and no
     // body of a caller without a valid token is ever read.
     let allowed = route.allow().split(", ").any(|m| m == parts.method.as_str());
+    let mut caller = None;
     if allowed && route.needs_bearer() {
         let header = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        if let Err(err) = state.auth.authenticate(header) {
-            let mut response = ApiError::from(err).into_response();
-            if has_body(&parts) {
-                // The unread body would be taken for the next request.
-                response
-                    .headers_mut()
-                    .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+        match state.auth.authenticate(header) {
+            Ok(found) => caller = Some(found),
+            Err(err) => {
+                let mut response = ApiError::from(err).into_response();
+                if has_body(&parts) {
+                    // The unread body would be taken for the next request.
+                    response
+                        .headers_mut()
+                        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                return Ok(response);
             }
-            return Ok(response);
         }
     }
     let body = read_body(state, &parts, body).await?;
-    let req = Req { parts, body, peer };
+    let req = Req {
+        parts,
+        body,
+        peer,
+        caller,
+    };
     // HEAD is GET without the body (hyper leaves the body out).
     let method = match req.parts.method {
         Method::HEAD => Method::GET,
@@ -287,6 +299,11 @@ async fn read_body(
 
 /// The Bearer-authenticated caller of a request, or 401.
 fn caller(state: &AppState, req: &Req) -> Result<Caller, ApiError> {
+    // Already checked before the body was read: not hashed and looked up
+    // a second time.
+    if let Some(caller) = req.caller {
+        return Ok(caller);
+    }
     let header = req.parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     Ok(state.auth.authenticate(header)?)
 }

@@ -180,6 +180,22 @@ impl Store {
     }
 }
 
+/// `Error::Damaged` for `path`; the pre-open copy, if any, is kept and
+/// named in the message.
+fn damaged(path: &Path, mut problem: String, preserved: Option<durable::Preserved>) -> Error {
+    if let Some(preserved) = preserved {
+        let kept = preserved.keep("damaged");
+        problem.push_str(&format!(
+            "; its files as they were are kept in {}",
+            kept.display()
+        ));
+    }
+    Error::Damaged {
+        path: path.into(),
+        problem,
+    }
+}
+
 fn wait_let_go(weak: &Weak<Trees>) {
     let deadline = Instant::now() + LET_GO;
     while weak.strong_count() > 0 && Instant::now() < deadline {
@@ -245,22 +261,11 @@ impl Trees {
     fn open(path: &Path, preserve: bool) -> Result<Trees, Error> {
         let (trees, report, preserved) = Trees::open_and_check(path, preserve)?;
         if let Some(problem) = report.problems.first() {
-            let more = report.problems.len() - 1;
-            let mut problem = match more {
+            let problem = match report.problems.len() - 1 {
                 0 => problem.clone(),
                 n => format!("{problem} (and {n} more problem(s))"),
             };
-            if let Some(preserved) = preserved {
-                let kept = preserved.keep("damaged");
-                problem.push_str(&format!(
-                    "; its files as they were are kept in {}",
-                    kept.display()
-                ));
-            }
-            return Err(Error::Damaged {
-                path: path.into(),
-                problem,
-            });
+            return Err(damaged(path, problem, preserved));
         }
         if let Some(preserved) = preserved {
             preserved.discard();
@@ -287,20 +292,11 @@ impl Trees {
             Err(Error::Open {
                 source: sled::Error::Corruption { .. },
                 ..
-            }) => {
-                let mut problem = "sled found corrupted data in its log while opening it".to_owned();
-                if let Some(preserved) = preserved {
-                    let kept = preserved.keep("damaged");
-                    problem.push_str(&format!(
-                        "; its files as they were are kept in {}",
-                        kept.display()
-                    ));
-                }
-                Err(Error::Damaged {
-                    path: path.into(),
-                    problem,
-                })
-            }
+            }) => Err(damaged(
+                path,
+                "sled found corrupted data in its log while opening it".into(),
+                preserved,
+            )),
             Err(err) => {
                 if let Some(preserved) = preserved {
                     preserved.discard();

@@ -72,6 +72,17 @@ pub enum SubmitError {
     Store(#[from] store::Error),
 }
 
+/// Why a task is being run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// From the queue, or recovered after a restart: counts as an attempt
+    /// (a task that keeps taking the daemon down is given up).
+    New,
+    /// Again in this process, after a write failure or an outage ended
+    /// its previous run cleanly: not a crash, not counted.
+    Again,
+}
+
 /// After this many starts that never finished, a task is given up.
 const MAX_ATTEMPTS: u32 = 3;
 
@@ -222,15 +233,15 @@ impl TaskPool {
             };
             let pool = self.clone();
             tokio::spawn(async move {
-                pool.run(id).await;
+                pool.run(id, Start::New).await;
                 drop(permit);
             });
         }
     }
 
     /// Runs one task to its end, writing each state change.
-    async fn run(&self, id: [u8; 16]) {
-        match self.try_run(id).await {
+    async fn run(&self, id: [u8; 16], start: Start) {
+        match self.try_run(id, start).await {
             Ok(()) => {}
             Err(err) if err.is_write_failure() => {
                 log::warn!(
@@ -268,14 +279,14 @@ impl TaskPool {
 
     /// Runs task `id` on a worker without going through the bounded queue
     /// (recovery and resumption must not be refused).
-    fn spawn_outside_queue(self: &Arc<TaskPool>, id: [u8; 16]) {
+    fn spawn_outside_queue(self: &Arc<TaskPool>, id: [u8; 16], start: Start) {
         let pool = self.clone();
         let workers = self.workers.clone();
         tokio::spawn(async move {
             let Ok(_permit) = workers.acquire_owned().await else {
                 return;
             };
-            pool.run(id).await;
+            pool.run(id, start).await;
         });
     }
 
@@ -294,12 +305,12 @@ impl TaskPool {
             log::info!("resuming {count} task(s) held back by write failures");
         }
         for id in parked {
-            self.spawn_outside_queue(id);
+            self.spawn_outside_queue(id, Start::Again);
         }
         count
     }
 
-    async fn try_run(&self, id: [u8; 16]) -> Result<(), store::Error> {
+    async fn try_run(&self, id: [u8; 16], start: Start) -> Result<(), store::Error> {
         let Some(mut task) = self.blocking(move |store| store.task(&id)).await? else {
             return Ok(());
         };
@@ -313,7 +324,9 @@ impl TaskPool {
         let jid = task.jid.clone().unwrap_or_else(crate::salt::wire::new_jid);
         task.state = TaskState::Running;
         task.jid = Some(jid.clone());
-        task.attempts += 1;
+        if start == Start::New {
+            task.attempts += 1;
+        }
         task.started_at = Some(unix_now());
         let record = task.clone();
         // The jid is durable before the job is published: after a crash,
@@ -379,7 +392,7 @@ impl TaskPool {
         }
         log::info!("recovering {} unfinished task(s)", unfinished.len());
         for (id, _) in unfinished {
-            self.spawn_outside_queue(id);
+            self.spawn_outside_queue(id, Start::New);
         }
         Ok(())
     }
