@@ -38,6 +38,16 @@ pub fn query_param(uri: &hyper::Uri, name: &str) -> Option<String> {
     http::query_param(&req, name).map(str::to_owned)
 }
 
+/// Whether a `Host` value may be put into a `Location` URL.
+pub fn valid_host(host: &str) -> bool {
+    http::query::valid_host(host)
+}
+
+/// The strict seconds parser of `?timeout=`, `?wait=` and `?expiration=`.
+pub fn seconds(text: &str, min: u64, max: u64) -> Result<u64, ApiError> {
+    http::query::seconds("fuzz", text, min, max)
+}
+
 /// `?expiration=` as `POST /tokens` reads it.
 pub fn parse_lifetime(text: &str, max: u64) -> Result<u64, ApiError> {
     http::tokens::parse_lifetime(text, max)

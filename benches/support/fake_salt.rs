@@ -17,7 +17,9 @@
 //!   `<sock_dir>/master_event_pub.ipc`. Right after each publish reply, a
 //!   `salt/job/<jid>/ret/<minion>` event per accepted target goes to every
 //!   connected reader, as bare msgpack frames
-//!   `{"head": {}, "body": bin(tag "\n\n" msgpack(data))}`.
+//!   `{"head": {}, "body": bin(tag "\n\n" msgpack(data))}`. A minion whose
+//!   id starts with `silent-` is accepted but never returns anything (not
+//!   even to find_job), so a job that targets it lasts its whole timeout.
 //!
 //! Two threads: the request server, and the bus (accepts readers and
 //! writes the events the server hands it, batched into one write per
@@ -280,8 +282,12 @@ fn value_of(fun: &str) -> Value {
     }
 }
 
-/// Appends the bare frame of one return event to `out`.
+/// Appends the bare frame of one return event to `out` (nothing for a
+/// `silent-` minion).
 fn ret_frame(out: &mut Vec<u8>, job: &Job, minion: &str) {
+    if minion.starts_with("silent-") {
+        return;
+    }
     let data = map(vec![
         ("id", minion.into()),
         ("jid", job.jid.as_str().into()),

@@ -1,5 +1,6 @@
 //! Request routing: `Route::resolve` with its percent-decoding of path
-//! parameters, and query strings as the handlers read them.
+//! parameters, query strings as the handlers read them, the strict
+//! seconds parser, and the `Host` check that guards `Location`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,8 @@ fuzz_target!(|data: &[u8]| {
     // The path as a string, as hyper hands it over once parsed.
     if let Ok(text) = std::str::from_utf8(data) {
         check_path(text);
+        check_host(text);
+        check_seconds(text);
         if let Some(decoded) = fuzzing::decode_segment(text) {
             assert!(decoded.len() <= text.len());
             if !text.contains('%') {
@@ -40,5 +43,31 @@ fn check_path(path: &str) {
     }
     if let Some(id) = path.rsplit('/').next() {
         let _ = fuzzing::parse_id(id);
+    }
+}
+
+/// A host accepted for `Location` is exactly the authority of the URL
+/// built from it: no path, query, user info, quote or markup slips in.
+fn check_host(host: &str) {
+    if !fuzzing::valid_host(host) {
+        return;
+    }
+    assert!(
+        !host.contains(['/', '?', '#', '@', '"', '<', '>', '\\', ' ']),
+        "{host:?} accepted"
+    );
+    let url = format!("http://{host}/api/");
+    let uri = hyper::Uri::try_from(url.as_str()).unwrap_or_else(|e| panic!("{host:?} accepted, {url:?}: {e}"));
+    assert_eq!(uri.authority().map(|a| a.as_str()), Some(host));
+    assert_eq!(uri.path(), "/api/");
+}
+
+/// Plain digits only, within [min, max].
+fn check_seconds(text: &str) {
+    for (min, max) in [(0, 300), (1, 86_400)] {
+        if let Ok(value) = fuzzing::seconds(text, min, max) {
+            assert!(!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()), "{text:?}");
+            assert!((min..=max).contains(&value), "{text:?} -> {value}");
+        }
     }
 }

@@ -95,6 +95,11 @@ pub struct Auth {
     /// Bounds concurrent PBKDF2 runs so a password-guessing flood cannot
     /// take every core from the rest of the daemon.
     hashing: Semaphore,
+    /// One more PBKDF2 run at a time, only for (name, address) pairs that
+    /// have logged in before: a returning user never queues behind a
+    /// guessing flood spread over many addresses (each of which holds a
+    /// place in `hashing`'s FIFO queue).
+    known_hashing: Semaphore,
     /// One permit per client address with attempts in flight: its
     /// attempts are hashed one at a time (fairness across addresses).
     lanes: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
@@ -107,6 +112,7 @@ impl Auth {
             throttle: throttle::Throttle::new(policy),
             last_seen: Mutex::new(HashMap::new()),
             hashing: Semaphore::new(hashing_threads.max(1)),
+            known_hashing: Semaphore::new(1),
             lanes: Mutex::new(HashMap::new()),
         })
     }
@@ -175,6 +181,7 @@ impl Auth {
             .map_err(|retry_after| Error::Throttled { retry_after })?;
         // Ends the attempt as a failure unless told otherwise, also when
         // this future is dropped mid-hash (the client went away).
+        let known = attempt.known();
         let mut pending = Pending {
             throttle: &self.throttle,
             attempt: Some(attempt),
@@ -183,7 +190,8 @@ impl Auth {
         // address wait here, not in the shared hashing queue.
         let lane = self.lane(addr);
         let turn = lane.clone().acquire_owned().await;
-        let user_id = self.check_password(&basic).await;
+        let queue = if known { &self.known_hashing } else { &self.hashing };
+        let user_id = self.check_password(queue, &basic).await;
         drop(turn);
         self.leave_lane(addr, lane);
         let user_id = user_id?;
@@ -198,9 +206,8 @@ impl Auth {
         }
     }
 
-    async fn check_password(&self, basic: &header::Basic) -> Result<Option<u64>, Error> {
-        let _permit = self
-            .hashing
+    async fn check_password(&self, queue: &Semaphore, basic: &header::Basic) -> Result<Option<u64>, Error> {
+        let _permit = queue
             .acquire()
             .await
             .expect("the hashing semaphore is never closed");

@@ -101,6 +101,17 @@ pub struct Attempt {
     addr: IpAddr,
     /// Whether the name's counter was bumped (untracked past the bound).
     tracked: bool,
+    /// Whether this name has logged in from this address before.
+    known: bool,
+}
+
+impl Attempt {
+    /// Whether this (name, address) pair has logged in before: such
+    /// attempts are hashed in a lane of their own, so that a flood from
+    /// other addresses cannot queue in front of a returning user.
+    pub fn known(&self) -> bool {
+        self.known
+    }
 }
 
 impl Throttle {
@@ -148,6 +159,7 @@ impl Throttle {
             user: user.to_owned(),
             addr,
             tracked,
+            known,
         })
     }
 
@@ -164,7 +176,9 @@ impl Throttle {
             self.restamp(&mut state, &keys, now);
             return;
         }
-        let Attempt { user, addr, tracked } = attempt;
+        let Attempt {
+            user, addr, tracked, ..
+        } = attempt;
         if tracked {
             state.entries.remove(&Key::Pair(user.clone(), addr));
             self.unbump(&mut state, &Key::Name(user.clone()), self.policy.per_name);
@@ -299,6 +313,24 @@ mod tests {
 
     /// Counted before the check: attempts begun at once past the limit
     /// are refused before any of them finishes.
+    #[test]
+    fn a_pair_that_logged_in_is_known_and_no_other() {
+        let t = throttle();
+        let now = Instant::now();
+        let first = t.begin("alice", A, now).unwrap();
+        assert!(!first.known(), "never logged in yet");
+        t.finish(first, true, now);
+        let again = t.begin("alice", A, now).unwrap();
+        assert!(again.known());
+        t.finish(again, false, now);
+        let elsewhere = t.begin("alice", B, now).unwrap();
+        assert!(!elsewhere.known(), "another address is not known");
+        t.finish(elsewhere, false, now);
+        let other_name = t.begin("bob", A, now).unwrap();
+        assert!(!other_name.known(), "another name from a known address is not");
+        t.finish(other_name, false, now);
+    }
+
     #[test]
     fn attempts_are_counted_up_front() {
         let t = throttle();

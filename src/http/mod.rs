@@ -11,7 +11,7 @@ mod health;
 mod jobs;
 mod keys;
 pub(crate) mod ping;
-mod query;
+pub(crate) mod query;
 pub mod stall;
 pub(crate) mod tasks;
 pub(crate) mod tokens;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
@@ -271,10 +271,16 @@ fn has_body(parts: &hyper::http::request::Parts) -> bool {
 
 /// Reads the whole body: 413 past the limit (at once if `Content-Length`
 /// says so), 408 if the client takes longer than the body timeout.
+///
+/// Each frame is copied out as it arrives and dropped: a frame is a slice
+/// of hyper's read buffer, and keeping it (as `collect()` does) pins that
+/// whole buffer, so a client dripping its body a byte at a time would pin
+/// one 8 KiB buffer per byte (measured: 1,500 such clients took the
+/// daemon from 39 to 218 MB; benches/hostile.rs, docs/benchmarks.md).
 async fn read_body(
     state: &AppState,
     parts: &hyper::http::request::Parts,
-    body: Incoming,
+    mut body: Incoming,
 ) -> Result<Bytes, ApiError> {
     let limit = state.config.body_limit;
     let too_large = ApiError::PayloadTooLarge { limit };
@@ -286,14 +292,26 @@ async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large);
     }
-    let collect = Limited::new(body, limit).collect();
-    match tokio::time::timeout(state.config.body_timeout, collect).await {
+    // Content-Length is at most `limit` here; a chunked body grows as it
+    // comes.
+    let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+    let read = async {
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|err| ApiError::BadRequest(format!("could not read the request body: {err}")))?;
+            if let Some(data) = frame.data_ref() {
+                if buffer.len() + data.len() > limit {
+                    return Err(too_large);
+                }
+                buffer.extend_from_slice(data);
+            }
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(state.config.body_timeout, read).await {
         Err(_) => Err(ApiError::RequestTimeout),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(err)) if err.is::<LengthLimitError>() => Err(too_large),
-        Ok(Err(err)) => Err(ApiError::BadRequest(format!(
-            "could not read the request body: {err}"
-        ))),
+        Ok(Err(err)) => Err(err),
+        Ok(Ok(())) => Ok(Bytes::from(buffer)),
     }
 }
 

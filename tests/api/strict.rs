@@ -138,3 +138,38 @@ fn r8_head_works_on_every_get_route() {
     );
     assert_eq!(response.header("allow"), Some("GET, HEAD"));
 }
+
+#[test]
+fn r8_a_key_removed_after_its_task_was_accepted_answers_as_the_sync_call() {
+    let fake = FakeSalt::start(&["m1", "m2", "silent-1"]).unwrap();
+    let server = TestServer::start(&[
+        "--salt-config",
+        fake.config.to_str().unwrap(),
+        "--task-workers",
+        "1",
+        "--salt-gather-job-timeout",
+        "1",
+    ]);
+    let password = server.adduser("alice");
+    let token = server.token("alice", &password);
+    let auth = bearer(&token);
+    let post = |path: &str| server.call("POST", path, &[("Authorization", auth.as_bytes())], b"");
+    // The only worker is busy with a minion that never answers for 5 s, so
+    // m2's task waits in the queue while its key goes away.
+    let busy = post("/api/v1.0/tasks/ping/silent-1?timeout=5");
+    assert_eq!(busy.status, 202, "{busy:?}");
+    let queued = post("/api/v1.0/tasks/ping/m2");
+    assert_eq!(queued.status, 202, "{queued:?}");
+    std::fs::remove_file(fake.config.parent().unwrap().join("pki/minions/m2")).unwrap();
+
+    let path = queued.header("location").unwrap().split_once("/api/").unwrap().1;
+    let done = server.get(&format!("/api/{path}?wait=60"), Some(&token));
+    let sync = post("/api/v1.0/ping/m2");
+    assert_eq!(sync.status, 404, "{sync:?}");
+    assert_eq!(done.status, 404, "the task answers as the sync call: {done:?}");
+    assert_eq!(done.json(), sync.json());
+    // The busy one ends as a silent minion does.
+    let path = busy.header("location").unwrap().split_once("/api/").unwrap().1;
+    let busy = server.get(&format!("/api/{path}?wait=60"), Some(&token));
+    assert_eq!((busy.status, busy.json()), (200, json!({"silent-1": false})));
+}
