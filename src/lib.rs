@@ -15,6 +15,8 @@
 //! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
 //!
 //! - [`salt`]: the native Salt client (ZeroMQ publish, event bus, keys).
+//! - [`service`]: what the API does, with no HTTP in it: Salt job requests,
+//!   their validation, ownership, the task executor and typed outcomes.
 //! - [`tasks`]: the in-process task pool with durable records and recovery.
 
 pub mod admin;
@@ -27,6 +29,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod salt;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod systemd;
 pub mod tasks;

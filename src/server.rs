@@ -20,6 +20,7 @@ use crate::auth::Auth;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::salt::{self, Salt};
+use crate::service;
 use crate::store::{self, Store};
 use crate::systemd;
 use crate::tasks::{self, TaskPool};
@@ -149,15 +150,25 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         path: config.admin_socket.clone(),
         source,
     })?;
-    let executor = Arc::new(http::PingExecutor { salt: salt.clone() });
+    let executor = Arc::new(service::SaltExecutor { salt: salt.clone() });
     let settings = tasks::Settings {
         workers: config.task_workers,
         queue: config.task_queue,
         retention: config.task_retention,
     };
     let pool = TaskPool::start(store.clone(), executor, settings).await?;
+    let max_timeout = config
+        .salt
+        .as_ref()
+        .map_or(service::DEFAULT_MAX_TIMEOUT, |s| s.max_timeout);
+    let service = Arc::new(service::Service::new(
+        store.clone(),
+        salt.clone(),
+        pool.clone(),
+        max_timeout,
+    ));
     let state = AppState {
-        tasks: pool.clone(),
+        service,
         auth: Auth::new(store.clone(), config.throttle.clone(), config.hashing_threads),
         config: config.clone(),
         store: store.clone(),

@@ -8,7 +8,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 
-use crate::{auth, salt, store};
+use crate::{auth, salt, service, store};
 
 /// Sent with every 401 so that browsers do not pop up a login dialog.
 pub const BEARER_CHALLENGE: &str = "Bearer realm=\"Authentication Required\"";
@@ -33,6 +33,9 @@ pub enum ApiError {
     Unavailable { message: String, retry_after: Duration },
     #[error("the server could not complete the request")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A 500 whose message is safe to show (a recorded task failure).
+    #[error("{0}")]
+    ServerError(String),
 }
 
 impl ApiError {
@@ -46,7 +49,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Internal(_) | ApiError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -61,8 +64,17 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload too large",
             ApiError::TooManyRequests { .. } => "too many requests",
             ApiError::Unavailable { .. } => "service unavailable",
-            ApiError::Internal(_) => "internal server error",
+            ApiError::Internal(_) | ApiError::ServerError(_) => "internal server error",
         }
+    }
+
+    /// The contract's error body: `{"status", "error", "message"}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": self.status().as_u16(),
+            "error": self.phrase(),
+            "message": self.to_string(),
+        })
     }
 
     /// The JSON response; an internal cause is logged here and never sent.
@@ -70,13 +82,7 @@ impl ApiError {
         if let ApiError::Internal(cause) = &self {
             log::error!("internal error: {cause}");
         }
-        let status = self.status();
-        let body = serde_json::json!({
-            "status": status.as_u16(),
-            "error": self.phrase(),
-            "message": self.to_string(),
-        });
-        let mut response = super::json(status, &body);
+        let mut response = super::json(self.status(), &self.body());
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized(_) => {
@@ -95,7 +101,10 @@ impl ApiError {
                 // carry another request.
                 headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
-            ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Internal(_) => {}
+            ApiError::BadRequest(_)
+            | ApiError::NotFound(_)
+            | ApiError::Internal(_)
+            | ApiError::ServerError(_) => {}
         }
         response
     }
@@ -103,15 +112,21 @@ impl ApiError {
 
 impl From<store::Error> for ApiError {
     fn from(err: store::Error) -> ApiError {
-        if err.is_write_failure() {
-            // The detail (paths, OS errors) is for the log, not the client.
-            log::warn!("database write refused: {err}");
-            return ApiError::Unavailable {
-                message: "the database cannot be written right now; retry later".into(),
-                retry_after: Duration::from_secs(5),
-            };
+        service::Error::from(err).into()
+    }
+}
+
+impl From<service::Error> for ApiError {
+    fn from(err: service::Error) -> ApiError {
+        match err {
+            service::Error::Invalid(message) => ApiError::BadRequest(message),
+            service::Error::NotFound(message) => ApiError::NotFound(message),
+            err @ service::Error::InvalidCursor => ApiError::BadRequest(err.to_string()),
+            service::Error::Unavailable { message, retry_after } => {
+                ApiError::Unavailable { message, retry_after }
+            }
+            service::Error::Internal(cause) => ApiError::Internal(cause),
         }
-        ApiError::Internal(Box::new(err))
     }
 }
 
@@ -134,30 +149,6 @@ impl From<auth::Error> for ApiError {
 
 impl From<salt::Error> for ApiError {
     fn from(err: salt::Error) -> ApiError {
-        match err {
-            // The detail (socket paths, OS errors) is for the log only.
-            salt::Error::Down(_) | salt::Error::Timeout | salt::Error::Busy | salt::Error::KeyFile { .. } => {
-                log::warn!("Salt: {err}");
-                ApiError::Unavailable {
-                    message: "Salt master unreachable".into(),
-                    retry_after: Duration::from_secs(5),
-                }
-            }
-            salt::Error::Auth => {
-                log::warn!("Salt: {err}");
-                ApiError::Unavailable {
-                    message: "Salt master unreachable: it refused projetyd's key".into(),
-                    retry_after: Duration::from_secs(5),
-                }
-            }
-            salt::Error::Unanswered(_) => ApiError::Unavailable {
-                message: err.to_string(),
-                retry_after: Duration::from_secs(5),
-            },
-            salt::Error::Config(_)
-            | salt::Error::Master(_)
-            | salt::Error::Protocol(_)
-            | salt::Error::Io(_) => ApiError::Internal(Box::new(err)),
-        }
+        service::Error::from(err).into()
     }
 }

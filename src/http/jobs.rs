@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::tasks::parse_id;
 use super::{query_param, ApiError, AppState, Req};
-use crate::store::{self, Task};
+use crate::service;
+use crate::store::Task;
 
 #[derive(Serialize)]
 struct JobView {
@@ -34,9 +35,9 @@ struct Links {
 
 fn view(id: [u8; 16], task: Task) -> JobView {
     let id = uuid::Uuid::from_bytes(id).to_string();
-    let result = task.response.map(|r| {
-        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
-        serde_json::json!({"status": r.status, "body": body})
+    let result = task.outcome.map(|outcome| {
+        let (status, body) = super::ping::render_json(outcome);
+        serde_json::json!({"status": status.as_u16(), "body": body})
     });
     JobView {
         state: task.state.as_str(),
@@ -84,8 +85,8 @@ pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiErr
             Some(parse_id(text).ok_or_else(|| ApiError::BadRequest("after is not a job id".into()))?)
         }
     };
-    let page = match state.store.user_tasks(caller.user_id, limit + 1, after.as_ref()) {
-        Err(store::Error::NotFound { .. }) => {
+    let page = match state.service.tasks(caller.user_id, limit + 1, after) {
+        Err(service::Error::InvalidCursor) => {
             return Err(ApiError::BadRequest("after is not one of your jobs".into()))
         }
         other => other?,
@@ -116,9 +117,8 @@ pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Response<Full<Bytes>
     let not_found = || ApiError::NotFound(format!("no job with id {id:?}"));
     let task_id = parse_id(id).ok_or_else(not_found)?;
     let task = state
-        .store
-        .task(&task_id)?
-        .filter(|t| t.user_id == caller.user_id)
+        .service
+        .task(caller.user_id, task_id)?
         .ok_or_else(not_found)?;
     Ok(super::json(StatusCode::OK, &view(task_id, task)))
 }

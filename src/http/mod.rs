@@ -30,13 +30,12 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
 
 pub use error::{ApiError, BEARER_CHALLENGE};
-pub use tasks::PingExecutor;
 
 use crate::auth::{Auth, Caller};
 use crate::config::Config;
 use crate::salt::Salt;
+use crate::service::Service;
 use crate::store::Store;
-use crate::tasks::TaskPool;
 
 /// What every request handler can reach. Each field is a cheap handle.
 #[derive(Clone)]
@@ -46,7 +45,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// The Salt client; `None` when running with `--no-salt`.
     pub salt: Option<Arc<Salt>>,
-    pub tasks: Arc<TaskPool>,
+    /// What the API does, with no HTTP in it.
+    pub service: Arc<Service>,
     /// When the daemon started, for `/healthz`.
     pub started: Instant,
     /// The address actually bound (the configured one may say port 0):

@@ -1,82 +1,37 @@
 //! `/api/v1.0/ping`: synchronous `test.ping` to exact minion ids.
 //!
-//! Ids are checked against the accepted keys before anything is published,
-//! and always published as a `list` target, so a glob or expression
-//! character in an id can never widen the target.
+//! Ids are checked against the accepted keys before anything is published
+//! (by the service layer), and always published as a `list` target, so a
+//! glob or expression character in an id can never widen the target. This
+//! file parses the request and renders the outcome; the async variants in
+//! `tasks.rs` share both.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Response, StatusCode};
-use rmpv::Value;
 use serde::Deserialize;
 
 use super::{query_param, ApiError, AppState, Req};
-use crate::salt::{JobSpec, Salt};
-
-/// A validated ping: accepted minion ids and how long to wait. The sync
-/// and async endpoints share it, so both refuse the same requests.
-pub struct PingRequest {
-    pub targets: Vec<String>,
-    pub timeout: Duration,
-}
+use crate::service::{Failure, FailureKind, JobRequest, Outcome};
 
 /// Validates `POST .../ping/<minion>`: `<minion>` must be an accepted key.
-pub async fn validate_one(state: &AppState, req: &Req, minion: &str) -> Result<PingRequest, ApiError> {
-    let salt = state.salt()?;
-    let timeout = timeout(state, req, salt)?;
-    let keys = salt.keys().await?;
-    if !keys.is_accepted(minion) {
-        return Err(ApiError::NotFound(format!(
-            "minion {minion:?} is not an accepted key"
-        )));
-    }
-    Ok(PingRequest {
-        targets: vec![minion.to_owned()],
-        timeout,
-    })
+pub async fn validate_one(state: &AppState, req: &Req, minion: &str) -> Result<JobRequest, ApiError> {
+    let caller = super::caller(state, req)?;
+    state.service.salt()?;
+    let timeout = timeout(state, req)?;
+    Ok(state.service.ping_one(caller.user_id, minion, timeout).await?)
 }
 
 /// Validates `POST .../ping` with a target body; unknown ids are dropped.
-pub async fn validate_many(state: &AppState, req: &Req) -> Result<PingRequest, ApiError> {
+pub async fn validate_many(state: &AppState, req: &Req) -> Result<JobRequest, ApiError> {
+    let caller = super::caller(state, req)?;
     let targets = parse_targets(&req.body)?;
-    let salt = state.salt()?;
-    let timeout = timeout(state, req, salt)?;
-    let keys = salt.keys().await?;
-    let (known, unknown): (Vec<String>, Vec<String>) =
-        targets.into_iter().partition(|id| keys.is_accepted(id));
-    if known.is_empty() {
-        return Err(ApiError::NotFound(format!(
-            "none of the targets is an accepted minion key: {unknown:?}"
-        )));
-    }
-    Ok(PingRequest {
-        targets: known,
-        timeout,
-    })
-}
-
-/// The same ping, keeping only the targets that are accepted keys now: a
-/// task runs as the synchronous call would at the time it runs, so a key
-/// removed after the task was accepted is a 404, not a `false`.
-pub async fn still_accepted(salt: &Salt, ping: PingRequest) -> Result<PingRequest, ApiError> {
-    let keys = salt.keys().await?;
-    let (known, unknown): (Vec<String>, Vec<String>) =
-        ping.targets.into_iter().partition(|id| keys.is_accepted(id));
-    match (known.is_empty(), unknown.as_slice()) {
-        (true, [one]) => Err(ApiError::NotFound(format!(
-            "minion {one:?} is not an accepted key"
-        ))),
-        (true, _) => Err(ApiError::NotFound(format!(
-            "none of the targets is an accepted minion key: {unknown:?}"
-        ))),
-        (false, _) => Ok(PingRequest {
-            targets: known,
-            timeout: ping.timeout,
-        }),
-    }
+    state.service.salt()?;
+    let timeout = timeout(state, req)?;
+    Ok(state.service.ping_many(caller.user_id, targets, timeout).await?)
 }
 
 /// # `POST /api/v1.0/ping/<minion>` and `POST /api/v1.0/minions/<minion>/ping` (Bearer)
@@ -87,9 +42,8 @@ pub async fn still_accepted(salt: &Salt, ping: PingRequest) -> Result<PingReques
 /// - `404` `<minion>` is not an accepted key
 /// - `503` the Salt master is unreachable
 pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    super::caller(state, req)?;
-    let ping = validate_one(state, req, minion).await?;
-    answer(state.salt()?, &ping, None, false).await
+    let job = validate_one(state, req, minion).await?;
+    Ok(render(state.service.run(&job).await?))
 }
 
 /// # `POST /api/v1.0/ping` with `{"target": ["m1", "m2"]}` or `{"target": "m1"}` (Bearer)
@@ -101,9 +55,8 @@ pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Response<F
 /// - `404` none of the ids is an accepted key
 /// - `503` the Salt master is unreachable
 pub async fn many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    super::caller(state, req)?;
-    let ping = validate_many(state, req).await?;
-    answer(state.salt()?, &ping, None, false).await
+    let job = validate_many(state, req).await?;
+    Ok(render(state.service.run(&job).await?))
 }
 
 /// The body of `POST /api/v1.0/ping`: one id or a list of ids.
@@ -150,54 +103,56 @@ pub(crate) fn parse_targets(body: &[u8]) -> Result<BTreeSet<String>, ApiError> {
 }
 
 /// `?timeout=<seconds>`: a positive integer, capped at the server maximum;
-/// the master's `timeout` when absent.
-fn timeout(state: &AppState, req: &Req, salt: &Salt) -> Result<Duration, ApiError> {
+/// `None` (the service's default) when absent.
+fn timeout(state: &AppState, req: &Req) -> Result<Option<Duration>, ApiError> {
     let Some(text) = query_param(req, "timeout") else {
-        return Ok(salt.master().timeout);
+        return Ok(None);
     };
-    let max = state
-        .config
-        .salt
-        .as_ref()
-        .map_or(Duration::from_secs(300), |s| s.max_timeout);
-    let max = max.as_secs();
-    Ok(Duration::from_secs(super::query::seconds(
+    let max = state.service.max_timeout().as_secs();
+    Ok(Some(Duration::from_secs(super::query::seconds(
         "timeout", text, 1, max,
-    )?))
+    )?)))
 }
 
-/// Runs a validated ping and renders the answer (or the error) exactly as
-/// the synchronous endpoint does; the task pool stores what this returns.
-pub async fn answer(
-    salt: &Salt,
-    ping: &PingRequest,
-    jid: Option<String>,
-    attach: bool,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let spec = JobSpec {
-        jid,
-        attach,
-        ..JobSpec::new(
-            "test.ping",
-            ping.targets.clone(),
-            ping.timeout,
-            salt.master().gather_job_timeout,
-        )
-    };
-    let outcome = salt.run(&spec).await?;
-    let answers: BTreeMap<&String, bool> = ping
-        .targets
-        .iter()
-        .filter(|id| !outcome.missing.contains(id))
-        .map(|id| {
-            let up = outcome
-                .returns
-                .get(id)
-                .is_some_and(|r| r.value == Value::Boolean(true));
-            (id, up)
-        })
-        .collect();
-    Ok(super::json(StatusCode::OK, &answers))
+/// An outcome in the v1.0 shape: what the synchronous call answers, and
+/// what a finished task replays (`200 {"m1": true, ...}`, or the error).
+pub fn render(outcome: Outcome) -> Response<Full<Bytes>> {
+    let (status, body) = render_json(outcome);
+    super::json(status, &body)
+}
+
+/// The status and JSON body of [`render`] (also shown by `/jobs`).
+pub fn render_json(outcome: Outcome) -> (StatusCode, serde_json::Value) {
+    match outcome {
+        Outcome::Returned(returns) => {
+            let map: serde_json::Map<String, serde_json::Value> = returns
+                .into_iter()
+                .map(|(id, text)| {
+                    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+                    (id, value)
+                })
+                .collect();
+            (StatusCode::OK, serde_json::Value::Object(map))
+        }
+        Outcome::Failed(failure) => {
+            let err = failed(failure);
+            (err.status(), err.body())
+        }
+    }
+}
+
+/// The error a recorded failure stands for.
+pub fn failed(failure: Failure) -> ApiError {
+    let Failure { kind, message } = failure;
+    match kind {
+        FailureKind::Invalid => ApiError::BadRequest(message),
+        FailureKind::NotFound => ApiError::NotFound(message),
+        FailureKind::Unavailable => ApiError::Unavailable {
+            message,
+            retry_after: Duration::from_secs(5),
+        },
+        FailureKind::Interrupted | FailureKind::Internal => ApiError::ServerError(message),
+    }
 }
 
 #[cfg(test)]

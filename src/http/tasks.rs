@@ -1,22 +1,19 @@
 //! Asynchronous pings: `POST /api/v1.0/tasks/ping[/<minion>]` (and the old
 //! README's `/api/v1.0/tasksping`) answer 202 with a `Location`;
 //! `GET /api/v1.0/tasks/status/<id>` answers 202 until the task is done,
-//! then exactly what the synchronous call would have answered.
-//! Also the [`Executor`] that runs ping tasks for the pool.
+//! then exactly what the synchronous call would have answered (the
+//! service layer runs and records the task; this file renders it).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::header::{HeaderValue, CONTENT_TYPE, HOST, LOCATION};
+use http_body_util::Full;
+use hyper::header::{HeaderValue, HOST, LOCATION};
 use hyper::{Response, StatusCode};
 
-use super::ping::{self, PingRequest};
+use super::ping;
 use super::{query_param, ApiError, AppState, Req};
-use crate::salt::Salt;
-use crate::store::{Task, TaskKind, TaskResponse, TaskState};
-use crate::tasks::{self, Executor, Retry, SubmitError, Work};
+use crate::service::TaskStatus;
 
 /// # `POST /api/v1.0/tasks/ping/<minion>` (Bearer)
 ///
@@ -24,9 +21,9 @@ use crate::tasks::{self, Executor, Retry, SubmitError, Work};
 /// - `400`, `401`, `404`, `503` as `POST /api/v1.0/ping/<minion>`, before
 ///   any task is made; `503` also when the task queue is full
 pub async fn ping_one(state: &AppState, req: &Req, minion: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = super::caller(state, req)?;
-    let ping = ping::validate_one(state, req, minion).await?;
-    submit(state, req, caller.user_id, ping).await
+    let job = ping::validate_one(state, req, minion).await?;
+    let id = state.service.submit(job).await?;
+    Ok(accepted(state, req, id))
 }
 
 /// # `POST /api/v1.0/tasks/ping` and `POST /api/v1.0/tasksping` (Bearer)
@@ -34,43 +31,8 @@ pub async fn ping_one(state: &AppState, req: &Req, minion: &str) -> Result<Respo
 /// - `202` empty, with `Location` as above
 /// - `400`, `401`, `404`, `503` as `POST /api/v1.0/ping`
 pub async fn ping_many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = super::caller(state, req)?;
-    let ping = ping::validate_many(state, req).await?;
-    submit(state, req, caller.user_id, ping).await
-}
-
-async fn submit(
-    state: &AppState,
-    req: &Req,
-    user_id: u64,
-    ping: PingRequest,
-) -> Result<Response<Full<Bytes>>, ApiError> {
-    let task = Task {
-        user_id,
-        kind: TaskKind::Ping,
-        function: "test.ping".into(),
-        target: ping.targets,
-        timeout: ping.timeout.as_secs(),
-        state: TaskState::Queued,
-        jid: None,
-        created_us: tasks::now_us(),
-        started_at: None,
-        finished_at: None,
-        response: None,
-        attempts: 0,
-    };
-    // A master known to be away: refuse now, rather than accept a task
-    // that can only wait.
-    if let Some(salt) = &state.salt {
-        salt.status()?;
-    }
-    let id = state.tasks.submit(task).await.map_err(|err| match err {
-        SubmitError::Full | SubmitError::ShuttingDown => ApiError::Unavailable {
-            message: format!("{err}; retry later"),
-            retry_after: Duration::from_secs(1),
-        },
-        SubmitError::Store(err) => err.into(),
-    })?;
+    let job = ping::validate_many(state, req).await?;
+    let id = state.service.submit(job).await?;
     Ok(accepted(state, req, id))
 }
 
@@ -129,77 +91,11 @@ pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Response<Fu
             Duration::from_secs(super::query::seconds("wait", text, 0, max)?)
         }
     };
-    // Ownership first: nobody long-polls on another user's task.
-    let mine = state
-        .store
-        .task(&task_id)?
-        .is_some_and(|t| t.user_id == caller.user_id);
-    if !mine {
-        return Err(not_found());
-    }
-    let task = state.tasks.wait(task_id, wait).await?.ok_or_else(not_found)?;
-    match task.response {
-        Some(stored) if task.state.is_final() => Ok(replay(stored)),
-        _ => Ok(accepted(state, req, task_id)),
-    }
-}
-
-/// A stored answer as a response.
-fn replay(stored: TaskResponse) -> Response<Full<Bytes>> {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = Response::new(Full::new(Bytes::from(stored.body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        // As the live 503 would have said.
-        headers.insert(hyper::header::RETRY_AFTER, HeaderValue::from(5u64));
-    }
-    response
-}
-
-/// Runs ping tasks for the pool, answering as the synchronous call does.
-pub struct PingExecutor {
-    pub salt: Option<Arc<Salt>>,
-}
-
-impl Executor for PingExecutor {
-    fn ready(&self) -> bool {
-        self.salt.as_ref().is_some_and(|salt| salt.status().is_ok())
-    }
-
-    fn execute(&self, task: &Task, jid: String, attach: bool) -> Work {
-        let salt = self.salt.clone();
-        let ping = PingRequest {
-            targets: task.target.clone(),
-            timeout: Duration::from_secs(task.timeout),
-        };
-        Box::pin(async move {
-            let response = match &salt {
-                Some(salt) => match ping::still_accepted(salt, ping).await {
-                    Ok(ping) => ping::answer(salt, &ping, Some(jid), attach).await,
-                    Err(err) => Err(err),
-                },
-                None => Err(ApiError::Unavailable {
-                    message: "this projetyd runs without a Salt master (--no-salt)".into(),
-                    retry_after: Duration::from_secs(3600),
-                }),
-            };
-            // A 503 while the master is away is an outage, not an answer:
-            // the pool runs the task again once the master is back.
-            let outage = matches!(response, Err(ApiError::Unavailable { .. }))
-                && salt.as_ref().is_some_and(|salt| salt.status().is_err());
-            let response = response.unwrap_or_else(ApiError::into_response);
-            let status = response.status().as_u16();
-            let body = match response.into_body().collect().await {
-                Ok(collected) => collected.to_bytes().to_vec(),
-                Err(never) => match never {},
-            };
-            let response = TaskResponse { status, body };
-            match outage {
-                true => Err(Retry(response)),
-                false => Ok(response),
-            }
-        })
+    // Ownership is checked before any waiting: nobody long-polls on
+    // another user's task.
+    match state.service.status(caller.user_id, task_id, wait).await? {
+        None => Err(not_found()),
+        Some(TaskStatus::Pending) => Ok(accepted(state, req, task_id)),
+        Some(TaskStatus::Finished(outcome)) => Ok(ping::render(outcome)),
     }
 }

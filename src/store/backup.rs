@@ -393,6 +393,8 @@ mod tests {
             user_id: a,
             kind: TaskKind::Ping,
             function: "test.ping".into(),
+            args: Vec::new(),
+            kwargs: Default::default(),
             target: vec!["m".into()],
             timeout: 5,
             state: TaskState::Queued,
@@ -400,7 +402,7 @@ mod tests {
             created_us: 7,
             started_at: None,
             finished_at: None,
-            response: None,
+            outcome: None,
             attempts: 0,
         };
         store.insert_task(&[5; 16], &task).unwrap();

@@ -12,6 +12,24 @@ use super::Error;
 pub trait Record: Serialize + DeserializeOwned {
     /// The format version written by this build.
     const VERSION: u8;
+
+    /// Decodes the bincode `rest` of a record written in an older format
+    /// `version`, into today's shape; `None` for a version this build does
+    /// not know (reported as corruption).
+    fn upgrade(version: u8, rest: &[u8]) -> Option<Result<Self, String>> {
+        let _ = (version, rest);
+        None
+    }
+}
+
+/// The bincode value that is the whole of `bytes` (older record layouts
+/// decode through this too).
+pub fn whole<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, config()).map_err(|err| err.to_string())?;
+    if used != bytes.len() {
+        return Err(format!("{} trailing bytes", bytes.len() - used));
+    }
+    Ok(value)
 }
 
 /// Most bytes a record's strings may claim when decoded, as much as a
@@ -50,14 +68,14 @@ pub fn decode<R: Record>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result
         .split_first()
         .ok_or_else(|| corrupt("empty record".into()))?;
     if version != R::VERSION {
-        return Err(corrupt(format!("unknown format version {version}")));
+        return match R::upgrade(version, rest) {
+            Some(upgraded) => {
+                upgraded.map_err(|reason| corrupt(format!("format version {version}: {reason}")))
+            }
+            None => Err(corrupt(format!("unknown format version {version}"))),
+        };
     }
-    let (record, used) =
-        bincode::serde::decode_from_slice(rest, config()).map_err(|err| corrupt(err.to_string()))?;
-    if used != rest.len() {
-        return Err(corrupt(format!("{} trailing bytes", rest.len() - used)));
-    }
-    Ok(record)
+    whole(rest).map_err(corrupt)
 }
 
 /// Hex form of a key, for error messages (keys may be binary).

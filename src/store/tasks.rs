@@ -9,6 +9,8 @@
 //! Index entries are written before their record and removed after it, so
 //! an entry without a record (after a crash) is possible and skipped.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use sled::transaction::Transactional;
 
@@ -49,13 +51,44 @@ impl TaskState {
     }
 }
 
-/// The answer a finished task gives: exactly what the synchronous call
-/// would have answered.
+/// How a finished task ended, as data: each API surface renders it in its
+/// own shape (the v1.0 API as the synchronous call would have answered).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskResponse {
-    pub status: u16,
-    /// JSON.
-    pub body: Vec<u8>,
+pub enum Outcome {
+    /// The job ran: each minion's return, as JSON text (bincode cannot
+    /// hold a self-describing value), by minion id.
+    Returned(BTreeMap<String, String>),
+    /// It did not run, or could not be finished.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// Whether the job ran (the task is `done`, else `failed`).
+    pub fn is_returned(&self) -> bool {
+        matches!(self, Outcome::Returned(_))
+    }
+}
+
+/// Why a task did not return: a kind and the message a client is shown
+/// (never internal detail: that went to the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// The request is not valid (as the synchronous call would have said).
+    Invalid,
+    /// A target is not (or no longer) an accepted minion.
+    NotFound,
+    /// The master (or the database) could not be reached.
+    Unavailable,
+    /// The daemon stopped while the task ran, too often to go on.
+    Interrupted,
+    /// Anything else; the detail is in the log.
+    Internal,
 }
 
 /// A task record.
@@ -64,6 +97,10 @@ pub struct Task {
     pub user_id: u64,
     pub kind: TaskKind,
     pub function: String,
+    /// Positional arguments, each as JSON text.
+    pub args: Vec<String>,
+    /// Keyword arguments, each value as JSON text.
+    pub kwargs: BTreeMap<String, String>,
     /// Exact minion ids.
     pub target: Vec<String>,
     /// Seconds before silent minions are checked.
@@ -75,14 +112,95 @@ pub struct Task {
     pub created_us: u64,
     pub started_at: Option<u64>,
     pub finished_at: Option<u64>,
-    pub response: Option<TaskResponse>,
+    pub outcome: Option<Outcome>,
     /// Times a run was started; a task that keeps taking the daemon down
     /// with it is given up after a few.
     pub attempts: u32,
 }
 
+impl Task {
+    /// The ownership rule: a task is seen only by the user who made it.
+    pub fn belongs_to(&self, user_id: u64) -> bool {
+        self.user_id == user_id
+    }
+}
+
 impl Record for Task {
-    const VERSION: u8 = 1;
+    /// 2: the outcome as data (1 held the rendered HTTP answer).
+    const VERSION: u8 = 2;
+
+    fn upgrade(version: u8, rest: &[u8]) -> Option<Result<Task, String>> {
+        match version {
+            1 => Some(codec::whole::<TaskV1>(rest).map(TaskV1::upgrade)),
+            _ => None,
+        }
+    }
+}
+
+/// Format 1 of a task record (before the service layer): the finished
+/// task's answer was stored as the HTTP status and JSON body it replayed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TaskV1 {
+    pub user_id: u64,
+    pub kind: TaskKind,
+    pub function: String,
+    pub target: Vec<String>,
+    pub timeout: u64,
+    pub state: TaskState,
+    pub jid: Option<String>,
+    pub created_us: u64,
+    pub started_at: Option<u64>,
+    pub finished_at: Option<u64>,
+    pub response: Option<(u16, Vec<u8>)>,
+    pub attempts: u32,
+}
+
+impl TaskV1 {
+    fn upgrade(self) -> Task {
+        let outcome = self
+            .response
+            .map(|(status, body)| outcome_of_v1(self.state, status, &body));
+        Task {
+            user_id: self.user_id,
+            kind: self.kind,
+            function: self.function,
+            args: Vec::new(),
+            kwargs: BTreeMap::new(),
+            target: self.target,
+            timeout: self.timeout,
+            state: self.state,
+            jid: self.jid,
+            created_us: self.created_us,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            outcome,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// The outcome a format-1 answer stood for. Every answer format 1 could
+/// hold (a 200 with a map of minions, or the contract's error shape) comes
+/// back as an outcome that renders to the same status and body.
+fn outcome_of_v1(state: TaskState, status: u16, body: &[u8]) -> Outcome {
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+    if status == 200 {
+        if let Some(map) = json.as_object() {
+            return Outcome::Returned(map.iter().map(|(id, v)| (id.clone(), v.to_string())).collect());
+        }
+    }
+    let kind = match status {
+        400 => FailureKind::Invalid,
+        404 => FailureKind::NotFound,
+        503 => FailureKind::Unavailable,
+        _ if state == TaskState::Interrupted => FailureKind::Interrupted,
+        _ => FailureKind::Internal,
+    };
+    let message = json["message"]
+        .as_str()
+        .unwrap_or("the server could not complete the request")
+        .to_owned();
+    Outcome::Failed(Failure { kind, message })
 }
 
 pub(super) const TASKS: &str = "taskid_task";
@@ -172,7 +290,7 @@ impl Trees {
             Some(id) => {
                 let task =
                     self.task(id)?
-                        .filter(|t| t.user_id == user_id)
+                        .filter(|t| t.belongs_to(user_id))
                         .ok_or_else(|| Error::NotFound {
                             what: "task",
                             key: uuid::Uuid::from_bytes(*id).to_string(),
@@ -233,6 +351,8 @@ mod tests {
             user_id,
             kind: TaskKind::Ping,
             function: "test.ping".into(),
+            args: Vec::new(),
+            kwargs: BTreeMap::new(),
             target: vec!["m1".into()],
             timeout: 5,
             state,
@@ -240,9 +360,134 @@ mod tests {
             created_us,
             started_at: None,
             finished_at: None,
-            response: None,
+            outcome: None,
             attempts: 0,
         }
+    }
+
+    /// A format-1 record exactly as the build before the service layer
+    /// wrote it (its types copied here, frozen).
+    mod v1 {
+        use serde::Serialize;
+
+        #[derive(Serialize)]
+        pub enum TaskKind {
+            Ping,
+        }
+        #[derive(Serialize)]
+        #[allow(dead_code)] // the variants' order is the format
+        pub enum TaskState {
+            Queued,
+            Running,
+            Done,
+            Failed,
+            Interrupted,
+        }
+        #[derive(Serialize)]
+        pub struct TaskResponse {
+            pub status: u16,
+            pub body: Vec<u8>,
+        }
+        #[derive(Serialize)]
+        pub struct Task {
+            pub user_id: u64,
+            pub kind: TaskKind,
+            pub function: String,
+            pub target: Vec<String>,
+            pub timeout: u64,
+            pub state: TaskState,
+            pub jid: Option<String>,
+            pub created_us: u64,
+            pub started_at: Option<u64>,
+            pub finished_at: Option<u64>,
+            pub response: Option<TaskResponse>,
+            pub attempts: u32,
+        }
+    }
+
+    fn v1_bytes(state: v1::TaskState, response: Option<(u16, &str)>) -> Vec<u8> {
+        let task = v1::Task {
+            user_id: 3,
+            kind: v1::TaskKind::Ping,
+            function: "test.ping".into(),
+            target: vec!["m1".into(), "m2".into()],
+            timeout: 5,
+            state,
+            jid: Some("20261201000000000001".into()),
+            created_us: 9,
+            started_at: Some(10),
+            finished_at: Some(11),
+            response: response.map(|(status, body)| v1::TaskResponse {
+                status,
+                body: body.as_bytes().to_vec(),
+            }),
+            attempts: 1,
+        };
+        let mut bytes = vec![1];
+        bytes.extend(bincode::serde::encode_to_vec(&task, bincode::config::standard()).unwrap());
+        bytes
+    }
+
+    #[test]
+    fn a_format_1_record_decodes_with_its_answer_as_an_outcome() {
+        let decode = |bytes: Vec<u8>| codec::decode::<Task>(TASKS, b"k", &bytes).unwrap();
+        let done = decode(v1_bytes(
+            v1::TaskState::Done,
+            Some((200, r#"{"m1":true,"m2":false}"#)),
+        ));
+        assert_eq!(
+            (done.user_id, done.state, done.jid.as_deref(), done.attempts),
+            (3, TaskState::Done, Some("20261201000000000001"), 1)
+        );
+        assert_eq!(
+            done.outcome,
+            Some(Outcome::Returned(BTreeMap::from([
+                ("m1".into(), "true".into()),
+                ("m2".into(), "false".into())
+            ])))
+        );
+        let cases = [
+            (
+                v1::TaskState::Failed,
+                404,
+                FailureKind::NotFound,
+                "minion \"m3\" is not an accepted key",
+            ),
+            (
+                v1::TaskState::Failed,
+                503,
+                FailureKind::Unavailable,
+                "Salt master unreachable",
+            ),
+            (
+                v1::TaskState::Interrupted,
+                500,
+                FailureKind::Interrupted,
+                "the task was interrupted",
+            ),
+            (
+                v1::TaskState::Failed,
+                500,
+                FailureKind::Internal,
+                "the server could not complete the request",
+            ),
+        ];
+        for (state, status, kind, message) in cases {
+            let body = serde_json::json!({"status": status, "error": "x", "message": message}).to_string();
+            let task = decode(v1_bytes(state, Some((status, &body))));
+            assert_eq!(
+                task.outcome,
+                Some(Outcome::Failed(Failure {
+                    kind,
+                    message: message.to_owned()
+                })),
+                "{status}"
+            );
+        }
+        let queued = decode(v1_bytes(v1::TaskState::Queued, None));
+        assert_eq!((queued.state, &queued.outcome), (TaskState::Queued, &None));
+        // Written back, it is a format-2 record.
+        assert_eq!(codec::encode(&queued).unwrap()[0], 2);
     }
 
     #[test]

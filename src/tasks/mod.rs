@@ -20,18 +20,18 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify, Semaphore};
 
-use crate::store::{self, Store, Task, TaskResponse, TaskState};
+use crate::store::{self, Failure, FailureKind, Outcome, Store, Task, TaskState};
 use crate::unix_now;
 
-/// The work of one task, ending in the response it answers with, or in
+/// The work of one task, ending in its outcome, or in
 /// `Retry` when what it needs (the Salt master) went away before it could
 /// finish: the task is then run again once [`Executor::ready`] says so.
-pub type Work = Pin<Box<dyn Future<Output = Result<TaskResponse, Retry>> + Send>>;
+pub type Work = Pin<Box<dyn Future<Output = Result<Outcome, Retry>> + Send>>;
 
-/// A task cut short by an outage; carries the answer to give if it is cut
-/// short too many times.
+/// A task cut short by an outage; carries the outcome to end with if it is
+/// cut short too many times.
 #[derive(Debug, Clone)]
-pub struct Retry(pub TaskResponse);
+pub struct Retry(pub Outcome);
 
 /// Turns a task record into its work.
 pub trait Executor: Send + Sync + 'static {
@@ -175,13 +175,23 @@ impl TaskPool {
     }
 
     /// The task `id`, once it is finished or `wait` has passed (at once
-    /// for a zero wait); `None` if there is no such task.
-    pub async fn wait(&self, id: [u8; 16], wait: Duration) -> Result<Option<Task>, store::Error> {
+    /// for a zero wait); `None` if there is no such task, or if `visible`
+    /// refuses it (then without waiting). One read, and one more after the
+    /// task finished while waited on.
+    pub async fn wait(
+        &self,
+        id: [u8; 16],
+        wait: Duration,
+        visible: impl Fn(&Task) -> bool,
+    ) -> Result<Option<Task>, store::Error> {
         let notify = self.waiters().entry(id).or_default().clone();
         let notified = notify.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let mut task = self.blocking(move |store| store.task(&id)).await?;
+        let mut task = self
+            .blocking(move |store| store.task(&id))
+            .await?
+            .filter(|t| visible(t));
         let pending = task.as_ref().is_some_and(|t| !t.state.is_final()) && !wait.is_zero();
         if pending && tokio::time::timeout(wait, notified).await.is_ok() {
             task = self.blocking(move |store| store.task(&id)).await?;
@@ -334,9 +344,9 @@ impl TaskPool {
         self.blocking(move |store| store.update_task(&id, &record))
             .await?;
         self.commit.flush().await?;
-        let response = match self.executor.execute(&task, jid, attach).await {
-            Ok(response) => response,
-            Err(Retry(response)) => {
+        let outcome = match self.executor.execute(&task, jid, attach).await {
+            Ok(outcome) => outcome,
+            Err(Retry(outcome)) => {
                 let mut outages = self.outages();
                 let count = outages.entry(id).or_insert(0);
                 *count += 1;
@@ -352,16 +362,16 @@ impl TaskPool {
                 }
                 outages.remove(&id);
                 drop(outages);
-                response
+                outcome
             }
         };
         self.outages().remove(&id);
-        let state = if response.status < 400 {
+        let state = if outcome.is_returned() {
             TaskState::Done
         } else {
             TaskState::Failed
         };
-        self.finish(id, task, state, response).await
+        self.finish(id, task, state, outcome).await
     }
 
     async fn finish(
@@ -369,11 +379,11 @@ impl TaskPool {
         id: [u8; 16],
         mut task: Task,
         state: TaskState,
-        response: TaskResponse,
+        outcome: Outcome,
     ) -> Result<(), store::Error> {
         task.state = state;
         task.finished_at = Some(unix_now());
-        task.response = Some(response);
+        task.outcome = Some(outcome);
         self.blocking(move |store| store.update_task(&id, &task)).await?;
         self.commit.flush().await?;
         if let Some(notify) = self.waiters().remove(&id) {
@@ -398,18 +408,13 @@ impl TaskPool {
     }
 }
 
-/// The answer of a task that cannot be finished: a 500-class error that
-/// says so.
-fn interrupted() -> TaskResponse {
-    let body = serde_json::json!({
-        "status": 500,
-        "error": "internal server error",
-        "message": "the task was interrupted (the daemon stopped while it ran) and could not be recovered",
-    });
-    TaskResponse {
-        status: 500,
-        body: body.to_string().into_bytes(),
-    }
+/// The outcome of a task that cannot be finished.
+fn interrupted() -> Outcome {
+    Outcome::Failed(Failure {
+        kind: FailureKind::Interrupted,
+        message: "the task was interrupted (the daemon stopped while it ran) and could not be recovered"
+            .into(),
+    })
 }
 
 /// Removes finished tasks past retention, a few times per retention period

@@ -1,0 +1,265 @@
+//! The service layer: what projetyd does, with no HTTP in it (after
+//! mini-redis, whose `Db` knows no frames, and garage, whose API crates call
+//! model helpers). A request is parsed by its API surface, then applied
+//! here:
+//!
+//! - [`JobRequest`]: a Salt job to run, validated against the accepted keys
+//!   and the timeout policy ([`Service::ping_one`], [`Service::ping_many`]);
+//! - [`Service::run`] runs it now, [`Service::submit`] hands it to the task
+//!   pool, [`Service::status`] waits on a task, [`Service::task`] and
+//!   [`Service::tasks`] read records; all under one ownership rule
+//!   ([`Task::belongs_to`]);
+//! - every outcome is data ([`Outcome`]): each surface renders it in its
+//!   own shape, live or replayed from a task record;
+//! - [`SaltExecutor`] runs tasks for the pool, through the same code as a
+//!   synchronous call.
+
+mod error;
+mod executor;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rmpv::Value;
+
+pub use error::Error;
+pub use executor::SaltExecutor;
+
+use crate::salt::{JobSpec, Salt};
+use crate::store::{self, Store, Task, TaskKind, TaskState};
+pub use crate::store::{Failure, FailureKind, Outcome};
+use crate::tasks::{self, SubmitError, TaskPool};
+
+/// The longest `?timeout=` when the daemon runs without Salt settings.
+pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A validated Salt job: who asks, what runs where, how long to wait. The
+/// synchronous and asynchronous paths share it, so both refuse the same
+/// requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub user_id: u64,
+    pub function: String,
+    /// Positional arguments, as JSON text each.
+    pub args: Vec<String>,
+    /// Keyword arguments, values as JSON text.
+    pub kwargs: BTreeMap<String, String>,
+    /// Exact minion ids, all accepted keys when validated.
+    pub targets: Vec<String>,
+    pub timeout: Duration,
+}
+
+/// Where a task stands for its owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskStatus {
+    /// Queued or running.
+    Pending,
+    Finished(Outcome),
+}
+
+/// The service; one per daemon, shared as `Arc<Service>`.
+pub struct Service {
+    store: Store,
+    salt: Option<Arc<Salt>>,
+    pool: Arc<TaskPool>,
+    max_timeout: Duration,
+}
+
+impl Service {
+    pub fn new(store: Store, salt: Option<Arc<Salt>>, pool: Arc<TaskPool>, max_timeout: Duration) -> Service {
+        Service {
+            store,
+            salt,
+            pool,
+            max_timeout,
+        }
+    }
+
+    /// The Salt client, or `Unavailable` when the daemon runs without one.
+    pub fn salt(&self) -> Result<&Arc<Salt>, Error> {
+        self.salt.as_ref().ok_or_else(Error::no_salt)
+    }
+
+    /// The longest job timeout a caller may ask for.
+    pub fn max_timeout(&self) -> Duration {
+        self.max_timeout
+    }
+
+    /// The timeout policy: what the caller asked for (capped at
+    /// [`Service::max_timeout`] by its parser), or the master's `timeout`.
+    fn timeout(&self, salt: &Salt, asked: Option<Duration>) -> Duration {
+        asked.unwrap_or(salt.master().timeout)
+    }
+
+    /// `test.ping` to one minion, which must be an accepted key.
+    pub async fn ping_one(
+        &self,
+        user_id: u64,
+        minion: &str,
+        timeout: Option<Duration>,
+    ) -> Result<JobRequest, Error> {
+        let salt = self.salt()?;
+        let timeout = self.timeout(salt, timeout);
+        let keys = salt.keys().await?;
+        if !keys.is_accepted(minion) {
+            return Err(Error::NotFound(format!(
+                "minion {minion:?} is not an accepted key"
+            )));
+        }
+        Ok(ping(user_id, vec![minion.to_owned()], timeout))
+    }
+
+    /// `test.ping` to several minions; ids that are not accepted keys are
+    /// left out, and at least one must be.
+    pub async fn ping_many(
+        &self,
+        user_id: u64,
+        targets: BTreeSet<String>,
+        timeout: Option<Duration>,
+    ) -> Result<JobRequest, Error> {
+        let salt = self.salt()?;
+        let timeout = self.timeout(salt, timeout);
+        let keys = salt.keys().await?;
+        let (known, unknown): (Vec<String>, Vec<String>) =
+            targets.into_iter().partition(|id| keys.is_accepted(id));
+        if known.is_empty() {
+            return Err(Error::NotFound(format!(
+                "none of the targets is an accepted minion key: {unknown:?}"
+            )));
+        }
+        Ok(ping(user_id, known, timeout))
+    }
+
+    /// Runs a validated job now and waits for its returns.
+    pub async fn run(&self, job: &JobRequest) -> Result<Outcome, Error> {
+        run(self.salt()?, job, None, false).await
+    }
+
+    /// Records a validated job as a task (durably) and queues it.
+    pub async fn submit(&self, job: JobRequest) -> Result<[u8; 16], Error> {
+        // A master known to be away: refuse now, rather than accept a task
+        // that can only wait.
+        if let Some(salt) = &self.salt {
+            salt.status()?;
+        }
+        let task = Task {
+            user_id: job.user_id,
+            kind: TaskKind::Ping,
+            function: job.function,
+            args: job.args,
+            kwargs: job.kwargs,
+            target: job.targets,
+            timeout: job.timeout.as_secs(),
+            state: TaskState::Queued,
+            jid: None,
+            created_us: tasks::now_us(),
+            started_at: None,
+            finished_at: None,
+            outcome: None,
+            attempts: 0,
+        };
+        self.pool.submit(task).await.map_err(|err| match err {
+            SubmitError::Full | SubmitError::ShuttingDown => Error::Unavailable {
+                message: format!("{err}; retry later"),
+                retry_after: Duration::from_secs(1),
+            },
+            SubmitError::Store(err) => err.into(),
+        })
+    }
+
+    /// The caller's task `id` once finished, or after `wait`; `None` for an
+    /// unknown id or another user's task (known before any waiting).
+    pub async fn status(
+        &self,
+        user_id: u64,
+        id: [u8; 16],
+        wait: Duration,
+    ) -> Result<Option<TaskStatus>, Error> {
+        let task = self.pool.wait(id, wait, |task| task.belongs_to(user_id)).await?;
+        Ok(task.map(|task| match task.outcome {
+            Some(outcome) if task.state.is_final() => TaskStatus::Finished(outcome),
+            _ => TaskStatus::Pending,
+        }))
+    }
+
+    /// The caller's task record `id`, if it is theirs.
+    pub fn task(&self, user_id: u64, id: [u8; 16]) -> Result<Option<Task>, Error> {
+        Ok(self.store.task(&id)?.filter(|t| t.belongs_to(user_id)))
+    }
+
+    /// A page of the caller's tasks, newest first, after task `after` (which
+    /// must be theirs: else `InvalidCursor`).
+    pub fn tasks(
+        &self,
+        user_id: u64,
+        limit: usize,
+        after: Option<[u8; 16]>,
+    ) -> Result<Vec<([u8; 16], Task)>, Error> {
+        match self.store.user_tasks(user_id, limit, after.as_ref()) {
+            Err(store::Error::NotFound { .. }) => Err(Error::InvalidCursor),
+            other => Ok(other?),
+        }
+    }
+}
+
+fn ping(user_id: u64, targets: Vec<String>, timeout: Duration) -> JobRequest {
+    JobRequest {
+        user_id,
+        function: "test.ping".into(),
+        args: Vec::new(),
+        kwargs: BTreeMap::new(),
+        targets,
+        timeout,
+    }
+}
+
+/// Runs `job` under `jid` (a new one when `None`; `attach` after a
+/// restart), and reads its returns: each target that is not missing, with
+/// `true` for a minion that answered the ping and `false` for one that did
+/// not answer in time.
+async fn run(salt: &Salt, job: &JobRequest, jid: Option<String>, attach: bool) -> Result<Outcome, Error> {
+    let spec = JobSpec {
+        jid,
+        attach,
+        ..JobSpec::new(
+            &job.function,
+            job.targets.clone(),
+            job.timeout,
+            salt.master().gather_job_timeout,
+        )
+    };
+    let outcome = salt.run(&spec).await?;
+    let returns = job
+        .targets
+        .iter()
+        .filter(|id| !outcome.missing.contains(id))
+        .map(|id| {
+            let up = outcome
+                .returns
+                .get(id)
+                .is_some_and(|r| r.value == Value::Boolean(true));
+            (id.clone(), up.to_string())
+        })
+        .collect();
+    Ok(Outcome::Returned(returns))
+}
+
+/// The same job, keeping only the targets that are accepted keys now: a
+/// task runs as the synchronous call would at the time it runs, so a key
+/// removed after the task was accepted is a `NotFound`, not a `false`.
+async fn still_accepted(salt: &Salt, mut job: JobRequest) -> Result<JobRequest, Error> {
+    let keys = salt.keys().await?;
+    let (known, unknown): (Vec<String>, Vec<String>) =
+        job.targets.into_iter().partition(|id| keys.is_accepted(id));
+    match (known.is_empty(), unknown.as_slice()) {
+        (true, [one]) => Err(Error::NotFound(format!("minion {one:?} is not an accepted key"))),
+        (true, _) => Err(Error::NotFound(format!(
+            "none of the targets is an accepted minion key: {unknown:?}"
+        ))),
+        (false, _) => {
+            job.targets = known;
+            Ok(job)
+        }
+    }
+}
