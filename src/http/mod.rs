@@ -292,9 +292,9 @@ async fn read_body(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large);
     }
-    // Content-Length is at most `limit` here; a chunked body grows as it
-    // comes.
-    let mut buffer = Vec::with_capacity(declared.map_or(0, |len| len as usize));
+    // Grown as bytes arrive, not sized from Content-Length: a client that
+    // announces 64 KiB and sends nothing must not cost 64 KiB.
+    let mut buffer = Vec::new();
     let read = async {
         while let Some(frame) = body.frame().await {
             let frame = frame
