@@ -6,13 +6,15 @@
 //! cargo bench --bench hostile                        # both parts
 //! BENCH_PART=connections cargo bench --bench hostile
 //! BENCH_PART=logins cargo bench --bench hostile
+//! BENCH_PART=connections BENCH_KINDS=pipeline,silent cargo bench --bench hostile
 //! ```
 //!
 //! The daemon runs on a throwaway database against the in-process fake-fast
 //! Salt master (`benches/support/fake_salt.rs`), with its default limits
 //! (`BENCH_DAEMON_ARGS` adds `serve` arguments, split on spaces).
 //!
-//! **Connections.** For each kind below, `BENCH_CONNECTIONS` [1500]
+//! **Connections.** For each kind below (`BENCH_KINDS`, comma-separated
+//! names, picks some), `BENCH_CONNECTIONS` [1500]
 //! hostile connections are opened at once, spread over the source
 //! addresses 127.0.0.2 to 127.0.0.9 (so that the per-address limit, 256 by
 //! default, does not turn them away) and opened 50 every 20 ms, and each
@@ -127,6 +129,18 @@ fn main() -> Result<()> {
         connections: env_number("BENCH_CONNECTIONS", 1500)?,
         flood: env_number("BENCH_LOGIN_FLOOD", 200)?,
         flood_for: Duration::from_secs(env_number("BENCH_LOGIN_SECS", 20)? as u64),
+        kinds: match std::env::var("BENCH_KINDS") {
+            Err(_) => KINDS.to_vec(),
+            Ok(names) => names
+                .split(',')
+                .map(|name| {
+                    KINDS
+                        .into_iter()
+                        .find(|kind| kind.name() == name.trim())
+                        .ok_or_else(|| format!("BENCH_KINDS: no kind {name:?}"))
+                })
+                .collect::<std::result::Result<_, _>>()?,
+        },
         daemon_args: std::env::var("BENCH_DAEMON_ARGS")
             .unwrap_or_default()
             .split_whitespace()
@@ -158,7 +172,7 @@ fn main() -> Result<()> {
     });
     if connections {
         let mut rows = Vec::new();
-        for kind in KINDS {
+        for kind in settings.kinds.iter().copied() {
             let mut daemon = Daemon::start(&fake.config, &settings.daemon_args)?;
             let outcome = daemon
                 .wait_for_salt()
@@ -195,6 +209,8 @@ fn main() -> Result<()> {
 
 struct Settings {
     connections: usize,
+    /// `BENCH_KINDS` (names, comma-separated), all of them by default.
+    kinds: Vec<Kind>,
     flood: usize,
     flood_for: Duration,
     daemon_args: Vec<String>,

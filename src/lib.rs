@@ -27,6 +27,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod memory;
 pub mod salt;
 pub mod server;
 pub mod service;

@@ -54,7 +54,7 @@ pub enum Error {
 /// removed.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 /// hyper's read buffer per connection, which bounds a request's headers.
-const HEADER_BUFFER: usize = 32 * 1024;
+const HEADER_BUFFER: usize = 16 * 1024;
 
 /// Open connections per client address. Trusted proxies are not counted:
 /// everyone behind them shares their address.
@@ -232,6 +232,8 @@ pub async fn run(
         state.config.max_connections_per_address,
         &state.config.trusted_proxies,
     );
+    let closed = crate::memory::Closed::default();
+    let trimmer = tokio::spawn(crate::memory::release_after_closes(closed.clone()));
     let mut shutdown = pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -271,14 +273,17 @@ pub async fn run(
             .max_header_size(HEADER_BUFFER)
             .serve_connection(io, service);
         let conn = graceful.watch(conn);
+        let closed = closed.clone();
         tokio::spawn(async move {
             if let Err(err) = conn.await {
                 log::debug!("connection from {peer} ended: {err}");
             }
             drop(slot);
             drop(permit);
+            closed.record();
         });
     }
+    trimmer.abort();
     drop(listener);
     systemd::notify("STOPPING=1");
     log::info!("shutting down: draining open connections");

@@ -133,7 +133,7 @@ fn hostile_bearer_values_are_401() {
         "Bearer é".as_bytes().to_vec(),
         [b"Bearer ".as_slice(), &[b'A'; 8 * 1024]].concat(),
     ];
-    // Past the 32 KiB header bound (issue #8 part 4) hyper answers 431
+    // Past the 16 KiB header bound (issue #8 part 4) hyper answers 431
     // before any authentication.
     let huge = [b"Bearer ".as_slice(), &[b'A'; 64 * 1024]].concat();
     let response = server.call("GET", "/api/v1.0/users", &[("Authorization", &huge)], b"");

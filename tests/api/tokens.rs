@@ -142,7 +142,8 @@ fn missing_or_malformed_basic_credentials_are_401() {
         b"Basic \xff\xfe\xfd".to_vec(),
         bearer("abc").into_bytes(),
         basic("alice", &password).replace("Basic ", "Basic").into_bytes(),
-        [b"Basic ".as_slice(), &[b'A'; 20_000]].concat(),
+        // Past header::MAX_LEN (1 KiB), well within hyper's 16 KiB.
+        [b"Basic ".as_slice(), &[b'A'; 8_000]].concat(),
     ];
     for value in &cases {
         let response = server.call("POST", "/api/v1.0/tokens", &[("Authorization", value)], b"");
