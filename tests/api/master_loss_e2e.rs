@@ -30,8 +30,9 @@ fn get(server: &TestServer, path: &str, token: &str) -> crate::common::Response 
 const BODY: &[u8] = br#"{"target": ["minion-1", "minion-down"]}"#;
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn r8_a_master_lost_mid_job_is_a_503_not_a_down_minion() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.exclusive();
     let (server, token) = lab.daemon(&[]);
 

@@ -2,8 +2,9 @@
 //! that `scripts/salt-lab.sh` starts (3 minions plus the fixture keys
 //! minion-down, minion-pending, minion-rejected). `scripts/test.sh` starts
 //! one lab per Salt version and runs these tests with `PROJETYD_SALT_LAB`
-//! pointing at its `lab.env`, and `PROJETYD_REQUIRE_SALT=1` so that a missing
-//! lab fails instead of skipping. Issue #3.
+//! pointing at its `lab.env` and `--ignored`: every test here is
+//! `#[ignore]`d, so a plain `cargo test` reports them as ignored instead of
+//! passing them without Salt, and one run without a lab panics. Issue #3.
 //!
 //! Tests that stop the master take the lab exclusively; the others share it.
 
@@ -28,8 +29,9 @@ fn job_dirs(lab: &Lab) -> usize {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn keys_list_like_salt_key() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&[]);
     let response = server.get("/api/v1.0/keys", Some(&token));
@@ -66,8 +68,9 @@ fn keys_list_like_salt_key() {
 /// When the pki directory cannot be read, the keys come from the master
 /// (`wheel key.list_all`), with the same answer.
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn keys_fall_back_to_the_master() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&["--salt-pki-dir", "/nonexistent/pki"]);
     let response = server.get("/api/v1.0/keys", Some(&token));
@@ -87,8 +90,9 @@ fn keys_fall_back_to_the_master() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn functions_come_from_the_minions() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&[]);
     let response = server.get("/api/v1.0/tasks", Some(&token));
@@ -101,8 +105,9 @@ fn functions_come_from_the_minions() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn ping_one_and_its_alias() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&[]);
     let response = post(&server, "/api/v1.0/ping/minion-1", &token, b"");
@@ -122,8 +127,9 @@ fn ping_one_and_its_alias() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn ping_a_list_drops_unknown_ids() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&[]);
     let body = br#"{"target": ["minion-1", "minion-2", "minion-3", "ghost", "minion-pending"]}"#;
@@ -151,8 +157,9 @@ fn ping_a_list_drops_unknown_ids() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn a_down_minion_is_false_after_find_job() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&[]);
     let start = Instant::now();
@@ -169,8 +176,9 @@ fn a_down_minion_is_false_after_find_job() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn glob_characters_never_widen_the_target() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.exclusive();
     let (server, token) = lab.daemon(&[]);
     // The function list was fetched by `daemon`; let its job settle so the
@@ -195,8 +203,9 @@ fn glob_characters_never_widen_the_target() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn concurrent_pings_all_answer() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let (server, token) = lab.daemon(&[]);
     let results: Vec<Value> = std::thread::scope(|scope| {
@@ -219,8 +228,9 @@ fn concurrent_pings_all_answer() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn an_unreadable_key_file_stops_the_start() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.shared();
     let mut server = TestServer::new(&[
         "--salt-config",
@@ -237,8 +247,9 @@ fn an_unreadable_key_file_stops_the_start() {
 }
 
 #[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 fn master_down_then_back() {
-    let Some(lab) = Lab::get() else { return };
+    let lab = Lab::get();
     let _lab = lab.exclusive();
     let (server, token) = lab.daemon(&[]);
     let key_before = std::fs::read_to_string(lab.var("SALT_LAB_ROOT_KEY")).unwrap();
