@@ -13,15 +13,20 @@ use crate::http::{self, ApiError, Req};
 use crate::salt::{self, job::Return, MasterConfig};
 use crate::store::{self, codec, Task, Token, User};
 
-/// `Route::resolve` on a request path: the route's `Debug` form and its
-/// `Allow` header, or `None` (a 404).
-pub fn resolve(path: &str) -> Option<(String, &'static str)> {
-    http::Route::resolve(path).map(|route| (format!("{route:?}"), route.allow()))
+/// A request path looked up in the v1.0 route table: the pattern it
+/// matched with its parameters (`Debug` form) and the pattern's `Allow`
+/// value, or `None` (a 404).
+pub fn resolve(path: &str) -> Option<(String, String)> {
+    let (pattern, params) = http::route::resource(http::v1::TABLE, path)?;
+    Some((
+        format!("{pattern} {params:?}"),
+        http::route::allow(http::v1::TABLE, pattern),
+    ))
 }
 
 /// The percent-decoding applied to path parameters.
 pub fn decode_segment(segment: &str) -> Option<String> {
-    http::decode_segment(segment)
+    http::route::decode_segment(segment)
 }
 
 /// The first value of query parameter `name` in `uri`, as the handlers
@@ -33,6 +38,7 @@ pub fn query_param(uri: &hyper::Uri, name: &str) -> Option<String> {
         parts,
         body: Bytes::new(),
         peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+        params: http::route::Params::default(),
         caller: None,
     };
     http::query_param(&req, name).map(str::to_owned)
@@ -50,17 +56,17 @@ pub fn seconds(text: &str, min: u64, max: u64) -> Result<u64, ApiError> {
 
 /// `?expiration=` as `POST /tokens` reads it.
 pub fn parse_lifetime(text: &str, max: u64) -> Result<u64, ApiError> {
-    http::tokens::parse_lifetime(text, max)
+    http::v1::tokens::parse_lifetime(text, max)
 }
 
 /// A task or job id from a path or `?after=`.
 pub fn parse_id(text: &str) -> Option<[u8; 16]> {
-    http::tasks::parse_id(text)
+    http::v1::tasks::parse_id(text)
 }
 
 /// The body of `POST /api/v1.0/ping` (and of the async task variant).
 pub fn parse_targets(body: &[u8]) -> Result<BTreeSet<String>, ApiError> {
-    http::ping::parse_targets(body)
+    http::v1::ping::parse_targets(body)
 }
 
 /// One request line on the admin socket, parsed as the daemon parses it.

@@ -1,6 +1,7 @@
-//! Request routing: `Route::resolve` with its percent-decoding of path
-//! parameters, query strings as the handlers read them, the strict
-//! seconds parser, and the `Host` check that guards `Location`.
+//! Request routing: the v1.0 route table (`route::resource`, `route::allow`)
+//! with its percent-decoding of path parameters, query strings as the
+//! handlers read them, the strict seconds parser, and the `Host` check that
+//! guards `Location`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONNECTION, RETRY_AFTER, WWW_AUTHENTICATE};
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
+
+use super::body::{self, Reply};
 
 use crate::{auth, salt, service, store};
 
@@ -22,7 +22,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{method} is not supported here; use {allow}")]
-    MethodNotAllowed { method: String, allow: &'static str },
+    MethodNotAllowed { method: String, allow: String },
     #[error("the request did not arrive in time")]
     RequestTimeout,
     #[error("the request body is larger than {limit} bytes")]
@@ -78,18 +78,21 @@ impl ApiError {
     }
 
     /// The JSON response; an internal cause is logged here and never sent.
-    pub fn into_response(self) -> Response<Full<Bytes>> {
+    pub fn into_response(self) -> Reply {
         if let ApiError::Internal(cause) = &self {
             log::error!("internal error: {cause}");
         }
-        let mut response = super::json(self.status(), &self.body());
+        let mut response = body::json(self.status(), &self.body());
         let headers = response.headers_mut();
         match &self {
             ApiError::Unauthorized(_) => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE));
             }
             ApiError::MethodNotAllowed { allow, .. } => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
+                // Method names from the route table: always a valid value.
+                if let Ok(allow) = HeaderValue::from_str(allow) {
+                    headers.insert(ALLOW, allow);
+                }
             }
             ApiError::TooManyRequests { retry_after, .. } | ApiError::Unavailable { retry_after, .. } => {
                 // Round up: retrying a little late is fine, early is not.

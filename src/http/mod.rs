@@ -1,21 +1,19 @@
-//! The HTTP API: one entry point ([`handle`]) that reads the body within
-//! its limits, routes by `(method, path)`, calls the resource's handler and
-//! logs one line per request. Handlers live one file per resource.
+//! The HTTP plumbing every API surface shares: one entry point
+//! ([`handle`]) that looks the request up in the surface's route table
+//! ([`route`]), checks `Host`, authenticates as the endpoint says before
+//! the body is read, reads the body within its limits, calls the surface
+//! and logs one line per request. The v1.0 surface and its handlers are in
+//! [`v1`].
 //!
-//! Holds no business rules: those are in `auth` and `store`.
+//! Holds no business rules: those are in `service`, `auth` and `store`.
 
+pub mod body;
 pub mod client;
 mod error;
-mod functions;
-mod health;
-mod jobs;
-mod keys;
-pub(crate) mod ping;
 pub(crate) mod query;
+pub mod route;
 pub mod stall;
-pub(crate) mod tasks;
-pub(crate) mod tokens;
-mod users;
+pub mod v1;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,11 +21,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use serde::Serialize;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH};
+use hyper::Request;
+
+use body::Reply;
 
 pub use error::{ApiError, BEARER_CHALLENGE};
 
@@ -69,106 +68,27 @@ pub struct Req {
     pub parts: hyper::http::request::Parts,
     pub body: Bytes,
     pub peer: SocketAddr,
-    /// The Bearer caller, checked before the body was read (routes that
-    /// take a token); `None` for the others.
+    /// The path parameters of its endpoint's pattern.
+    pub params: route::Params,
+    /// The caller its token named, checked before the body was read
+    /// (endpoints with [`route::Access::Token`]); `None` for the others.
     pub caller: Option<Caller>,
 }
 
-/// The routes: every path the API knows, whatever the method. Path
-/// parameters are percent-decoded.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Route {
-    Health,
-    Tokens,
-    Users,
-    User(String),
-    Keys,
-    Functions,
-    Ping,
-    PingOne(String),
-    TaskPing,
-    TaskPingOne(String),
-    TaskStatus(String),
-    Jobs,
-    Job(String),
-}
-
-impl Route {
-    pub(crate) fn resolve(path: &str) -> Option<Route> {
-        let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-        let route = match segments.as_slice() {
-            ["healthz"] => Route::Health,
-            ["api", "v1.0", "tokens"] => Route::Tokens,
-            ["api", "v1.0", "users"] => Route::Users,
-            ["api", "v1.0", "users", id] => Route::User(decode_segment(id)?),
-            ["api", "v1.0", "keys"] => Route::Keys,
-            ["api", "v1.0", "tasks"] => Route::Functions,
-            ["api", "v1.0", "ping"] => Route::Ping,
-            ["api", "v1.0", "ping", minion] | ["api", "v1.0", "minions", minion, "ping"] => {
-                Route::PingOne(decode_segment(minion)?)
-            }
-            ["api", "v1.0", "tasks", "ping"] | ["api", "v1.0", "tasksping"] => Route::TaskPing,
-            ["api", "v1.0", "tasks", "ping", minion] => Route::TaskPingOne(decode_segment(minion)?),
-            ["api", "v1.0", "tasks", "status", id] => Route::TaskStatus(decode_segment(id)?),
-            ["api", "v1.0", "jobs"] => Route::Jobs,
-            ["api", "v1.0", "jobs", id] => Route::Job(decode_segment(id)?),
-            _ => return None,
-        };
-        Some(route)
+impl Req {
+    /// The caller authenticated before the body was read. Only endpoints
+    /// whose table entry says [`route::Access::Token`] have one; a handler
+    /// of another asking for it is a bug in the table, answered 500.
+    pub fn caller(&self) -> Result<Caller, ApiError> {
+        self.caller.ok_or_else(|| {
+            log::error!("a handler asked for a caller its endpoint does not authenticate");
+            ApiError::ServerError("the server could not complete the request".into())
+        })
     }
-
-    /// Whether the route takes a Bearer token (all but health and login).
-    fn needs_bearer(&self) -> bool {
-        !matches!(self, Route::Health | Route::Tokens)
-    }
-
-    /// The `Allow` header for a 405 on this route.
-    pub(crate) fn allow(&self) -> &'static str {
-        match self {
-            Route::Health
-            | Route::Users
-            | Route::User(_)
-            | Route::Keys
-            | Route::Functions
-            | Route::TaskStatus(_)
-            | Route::Jobs
-            | Route::Job(_) => "GET, HEAD",
-            Route::Tokens => "POST, DELETE",
-            Route::Ping | Route::PingOne(_) | Route::TaskPing | Route::TaskPingOne(_) => "POST",
-        }
-    }
-}
-
-/// Percent-decodes one path segment; `None` (so 404) if the result is not
-/// UTF-8 or an escape is malformed.
-pub(crate) fn decode_segment(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            // Two hex digits exactly: `from_str_radix` alone would take a
-            // sign, so `%+1` decoded to U+0001.
-            let hex = bytes.get(i + 1..i + 3)?;
-            if !hex.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// Serves one request; never fails (errors become JSON responses).
-pub async fn handle(
-    state: AppState,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+pub async fn handle(state: AppState, peer: SocketAddr, req: Request<Incoming>) -> Result<Reply, Infallible> {
     let started = Instant::now();
     let peer = client::address(peer, req.headers(), &state.config.trusted_proxies);
     let method = req.method().clone();
@@ -178,89 +98,83 @@ pub async fn handle(
     // own for the connection's whole life, sized for the largest route
     // (about 2.7 KiB). Boxed here, an idle connection holds a pointer and
     // the route's state exists only while a request is served.
-    let response = match Box::pin(respond(&state, peer, req)).await {
-        Ok(response) => response,
-        Err(err) => err.into_response(),
-    };
+    let (name, response) = Box::pin(respond(&state, peer, req)).await;
     log::info!(
         target: "projetyd::access",
-        "{peer} {method} {path} {} {:.1}ms",
+        "{peer} {method} {path} {} {:.1}ms {name}",
         response.status().as_u16(),
         started.elapsed().as_secs_f64() * 1000.0
     );
     Ok(response)
 }
 
-async fn respond(
-    state: &AppState,
-    peer: SocketAddr,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, ApiError> {
+/// The answer to one request, and the name of the endpoint that gave it
+/// (`-` when none did).
+async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> (&'static str, Reply) {
     let (parts, body) = req.into_parts();
-    // A cheap clone (shared bytes) so the route can borrow from it.
-    let uri = parts.uri.clone();
-    let route =
-        Route::resolve(uri.path()).ok_or_else(|| ApiError::NotFound("invalid resource URI".into()))?;
+    let found = route::find(v1::TABLE, &parts.method, parts.uri.path());
+    if let route::Found::NotFound = found {
+        return (
+            "-",
+            ApiError::NotFound("invalid resource URI".into()).into_response(),
+        );
+    }
     // HTTP/1.1 requires one Host, and Location URLs are built from it.
     let hosts = parts.headers.get_all(hyper::header::HOST).iter().count();
     if parts.version == hyper::Version::HTTP_11 && hosts != 1 {
-        return Err(ApiError::BadRequest(format!(
+        let err = ApiError::BadRequest(format!(
             "an HTTP/1.1 request needs exactly one Host header ({hosts} sent)"
-        )));
+        ));
+        return ("-", unread_body(&parts, err.into_response()));
     }
-    // Authenticate before the body is read: an unauthenticated
-    // `Expect: 100-continue` gets its 401 without `100 Continue`, and no
-    // body of a caller without a valid token is ever read.
-    let allowed = route.allow().split(", ").any(|m| m == parts.method.as_str());
-    let mut caller = None;
-    if allowed && route.needs_bearer() {
-        let header = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-        match state.auth.authenticate(header) {
-            Ok(found) => caller = Some(found),
-            Err(err) => {
-                let mut response = ApiError::from(err).into_response();
-                if has_body(&parts) {
-                    // The unread body would be taken for the next request.
-                    response
-                        .headers_mut()
-                        .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
-                }
-                return Ok(response);
-            }
+    let (endpoint, params) = match found {
+        route::Found::Endpoint(endpoint, params) => (endpoint, params),
+        route::Found::NotFound => unreachable!("answered above"),
+        route::Found::MethodNotAllowed(allow) => {
+            let err = ApiError::MethodNotAllowed {
+                method: parts.method.to_string(),
+                allow,
+            };
+            return ("-", unread_body(&parts, err.into_response()));
         }
-    }
-    let body = read_body(state, &parts, body).await?;
-    let req = Req {
-        parts,
-        body,
-        peer,
-        caller,
     };
-    // HEAD is GET without the body (hyper leaves the body out).
-    let method = match req.parts.method {
-        Method::HEAD => Method::GET,
-        ref other => other.clone(),
+    let answer = async {
+        // Authenticate before the body is read: an unauthenticated
+        // `Expect: 100-continue` gets its 401 without `100 Continue`, and
+        // no body of a caller without a valid token is ever read.
+        let caller = match endpoint.access {
+            route::Access::Open => None,
+            route::Access::Token => {
+                let header = parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
+                match state.auth.authenticate(header) {
+                    Ok(found) => Some(found),
+                    Err(err) => return Ok(unread_body(&parts, ApiError::from(err).into_response())),
+                }
+            }
+        };
+        let body = read_body(state, &parts, body).await?;
+        let req = Req {
+            parts,
+            body,
+            peer,
+            params,
+            caller,
+        };
+        v1::dispatch(state, endpoint.call, &req).await
     };
-    match (&method, route) {
-        (&Method::GET, Route::Health) => health::get(state),
-        (&Method::POST, Route::Tokens) => tokens::create(state, &req).await,
-        (&Method::DELETE, Route::Tokens) => tokens::delete(state, &req).await,
-        (&Method::GET, Route::Users) => users::list(state, &req),
-        (&Method::GET, Route::User(id)) => users::get(state, &req, &id),
-        (&Method::GET, Route::Keys) => keys::list(state, &req).await,
-        (&Method::GET, Route::Functions) => functions::list(state, &req).await,
-        (&Method::POST, Route::Ping) => ping::many(state, &req).await,
-        (&Method::POST, Route::PingOne(minion)) => ping::one(state, &req, &minion).await,
-        (&Method::POST, Route::TaskPing) => tasks::ping_many(state, &req).await,
-        (&Method::POST, Route::TaskPingOne(minion)) => tasks::ping_one(state, &req, &minion).await,
-        (&Method::GET, Route::TaskStatus(id)) => tasks::status(state, &req, &id).await,
-        (&Method::GET, Route::Jobs) => jobs::list(state, &req),
-        (&Method::GET, Route::Job(id)) => jobs::get(state, &req, &id),
-        (method, route) => Err(ApiError::MethodNotAllowed {
-            method: method.to_string(),
-            allow: route.allow(),
-        }),
+    let reply = answer.await.unwrap_or_else(ApiError::into_response);
+    (endpoint.name, reply)
+}
+
+/// `response`, closing the connection if the request announced a body that
+/// was not read (it would be taken for the next request).
+fn unread_body(parts: &hyper::http::request::Parts, mut response: Reply) -> Reply {
+    if has_body(parts) {
+        response
+            .headers_mut()
+            .insert(hyper::header::CONNECTION, HeaderValue::from_static("close"));
     }
+    response
 }
 
 /// Whether the request announces a body.
@@ -319,17 +233,6 @@ async fn read_body(
     }
 }
 
-/// The Bearer-authenticated caller of a request, or 401.
-fn caller(state: &AppState, req: &Req) -> Result<Caller, ApiError> {
-    // Already checked before the body was read: not hashed and looked up
-    // a second time.
-    if let Some(caller) = req.caller {
-        return Ok(caller);
-    }
-    let header = req.parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    Ok(state.auth.authenticate(header)?)
-}
-
 /// The first value of query parameter `name`, undecoded.
 pub(crate) fn query_param<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
     req.parts
@@ -341,69 +244,4 @@ pub(crate) fn query_param<'r>(req: &'r Req, name: &str) -> Option<&'r str> {
             None if pair == name => Some(""),
             _ => None,
         })
-}
-
-/// A JSON response.
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Full<Bytes>> {
-    match serde_json::to_vec(value) {
-        Ok(body) => {
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            *response.status_mut() = status;
-            response
-                .headers_mut()
-                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
-        Err(err) => {
-            log::error!("cannot encode a response: {err}");
-            let mut response = Response::new(Full::new(Bytes::from_static(
-                br#"{"status":500,"error":"internal server error","message":"the server could not complete the request"}"#,
-            )));
-            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-            response
-        }
-    }
-}
-
-/// A response with no body.
-fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = status;
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_resolve() {
-        assert_eq!(Route::resolve("/healthz"), Some(Route::Health));
-        assert_eq!(Route::resolve("/api/v1.0/tokens"), Some(Route::Tokens));
-        assert_eq!(Route::resolve("/api/v1.0/users/7"), Some(Route::User("7".into())));
-        assert_eq!(Route::resolve("/api/v1.0/users/"), Some(Route::User("".into())));
-        assert_eq!(
-            Route::resolve("/api/v1.0/ping/web%2A"),
-            Some(Route::PingOne("web*".into()))
-        );
-        assert_eq!(
-            Route::resolve("/api/v1.0/minions/m1/ping"),
-            Some(Route::PingOne("m1".into()))
-        );
-        assert_eq!(Route::resolve("/api/v1.0/ping/%ff"), None);
-        assert_eq!(Route::resolve("/api/v1.0/ping/%2"), None);
-        assert_eq!(Route::resolve("/api/v1.0/ping/%+1"), None);
-        assert_eq!(Route::resolve("/api/v1.0/ping/%-1"), None);
-        for unknown in [
-            "",
-            "/",
-            "/api",
-            "/api/v1.0",
-            "/api/v1.0/users/1/x",
-            "/api/v2.0/users",
-            "healthz",
-        ] {
-            assert_eq!(Route::resolve(unknown), None, "{unknown}");
-        }
-    }
 }

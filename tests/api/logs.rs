@@ -3,7 +3,8 @@
 
 use crate::common::{basic, TestServer};
 
-/// The access lines of a log: `<peer> <METHOD> <path> <status> <ms>ms`.
+/// The access lines of a log:
+/// `<peer> <METHOD> <path> <status> <ms>ms <endpoint name or ->`.
 fn access_lines(log: &str) -> Vec<(String, String, u16)> {
     log.lines()
         .filter(|line| line.contains("projetyd::access"))
@@ -11,13 +12,13 @@ fn access_lines(log: &str) -> Vec<(String, String, u16)> {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let n = fields.len();
             assert!(
-                n >= 5 && fields[n - 1].ends_with("ms"),
+                n >= 6 && fields[n - 2].ends_with("ms") && !fields[n - 1].is_empty(),
                 "odd access line {line:?}"
             );
             (
+                fields[n - 5].to_owned(),
                 fields[n - 4].to_owned(),
-                fields[n - 3].to_owned(),
-                fields[n - 2].parse().unwrap(),
+                fields[n - 3].parse().unwrap(),
             )
         })
         .collect()
@@ -85,6 +86,16 @@ fn one_access_line_per_request_and_no_secrets() {
     got.sort();
     want.sort();
     assert_eq!(got, want, "access lines differ; log:\n{log}");
+    // Each line ends with its endpoint's name from the route table, or `-`.
+    let ending = |path: &str, status: u16| {
+        log.lines()
+            .filter(|l| l.contains("projetyd::access") && l.contains(&format!(" {path} {status} ")))
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ending("/api/v1.0/users/1", 200), ["users.get"], "{log}");
+    assert_eq!(ending("/nowhere", 404), ["-"], "{log}");
+    assert_eq!(ending("/api/v1.0/users", 405), ["-"], "{log}");
     for secret in &secrets {
         assert!(
             !log.contains(secret.as_str()),

@@ -1,10 +1,9 @@
 //! `/api/v1.0/tasks` (GET): the execution functions the minions offer.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 
-use super::{ApiError, AppState, Req};
+use crate::http::body::{self, Reply};
+use crate::http::{ApiError, AppState, Req};
 
 /// # `GET /api/v1.0/tasks` (Bearer)
 ///
@@ -12,8 +11,8 @@ use super::{ApiError, AppState, Req};
 ///   minutes and refreshed in the background
 /// - `401` no valid token
 /// - `503` the master is unreachable and nothing is cached yet
-pub async fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    super::caller(state, req)?;
+pub async fn list(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
+    req.caller()?;
     let functions = state.salt()?.functions().await?;
-    Ok(super::json(StatusCode::OK, &*functions))
+    Ok(body::json(StatusCode::OK, &*functions))
 }

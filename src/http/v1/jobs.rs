@@ -1,12 +1,11 @@
 //! `/api/v1.0/jobs`: the caller's task records, newest first.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde::Serialize;
 
 use super::tasks::parse_id;
-use super::{query_param, ApiError, AppState, Req};
+use crate::http::body::{self, Reply};
+use crate::http::{query_param, ApiError, AppState, Req};
 use crate::service;
 use crate::store::Task;
 
@@ -66,8 +65,8 @@ const MAX_LIMIT: usize = 500;
 ///   newest first; pass `next` as `after` for the next page
 /// - `400` bad `limit` (1 to 500) or an `after` that is not one of the
 ///   caller's jobs · `401` no valid token
-pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = super::caller(state, req)?;
+pub fn list(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
+    let caller = req.caller()?;
     let limit = match query_param(req, "limit") {
         None => DEFAULT_LIMIT,
         Some(text) => match text.parse::<usize>() {
@@ -102,7 +101,7 @@ pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiErr
     } else {
         None
     };
-    Ok(super::json(
+    Ok(body::json(
         StatusCode::OK,
         &serde_json::json!({"jobs": jobs, "next": next}),
     ))
@@ -112,13 +111,13 @@ pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiErr
 ///
 /// - `200 Job`: state, function, target, Salt jid, times, result
 /// - `401` no valid token · `404` unknown id, or another user's job
-pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = super::caller(state, req)?;
+pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
+    let caller = req.caller()?;
     let not_found = || ApiError::NotFound(format!("no job with id {id:?}"));
     let task_id = parse_id(id).ok_or_else(not_found)?;
     let task = state
         .service
         .task(caller.user_id, task_id)?
         .ok_or_else(not_found)?;
-    Ok(super::json(StatusCode::OK, &view(task_id, task)))
+    Ok(body::json(StatusCode::OK, &view(task_id, task)))
 }

@@ -1,11 +1,10 @@
 //! `/api/v1.0/users`: the users of the API, without password material.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde::Serialize;
 
-use super::{ApiError, AppState, Req};
+use crate::http::body::{self, Reply};
+use crate::http::{ApiError, AppState, Req};
 use crate::store::User;
 
 #[derive(Serialize)]
@@ -44,8 +43,8 @@ fn view(state: &AppState, id: u64, user: User) -> UserView {
 ///
 /// - `200 {"users": [User, ...]}` ordered by `updated_at`, then `nickname`
 /// - `401` no valid token
-pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    super::caller(state, req)?;
+pub fn list(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
+    req.caller()?;
     let mut users: Vec<UserView> = state
         .store
         .users()?
@@ -53,10 +52,7 @@ pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiErr
         .map(|(id, user)| view(state, id, user))
         .collect();
     users.sort_by(|a, b| (a.updated_at, &a.nickname).cmp(&(b.updated_at, &b.nickname)));
-    Ok(super::json(
-        StatusCode::OK,
-        &serde_json::json!({ "users": users }),
-    ))
+    Ok(body::json(StatusCode::OK, &serde_json::json!({ "users": users })))
 }
 
 /// # `GET /api/v1.0/users/<id>` (Bearer)
@@ -64,13 +60,13 @@ pub fn list(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiErr
 /// - `200 User`
 /// - `401` no valid token
 /// - `404` unknown or non-numeric id
-pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    super::caller(state, req)?;
+pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
+    req.caller()?;
     let not_found = || ApiError::NotFound(format!("no user with id {id:?}"));
     if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) {
         return Err(not_found());
     }
     let id_num: u64 = id.parse().map_err(|_| not_found())?;
     let user = state.store.user(id_num)?.ok_or_else(not_found)?;
-    Ok(super::json(StatusCode::OK, &view(state, id_num, user)))
+    Ok(body::json(StatusCode::OK, &view(state, id_num, user)))
 }

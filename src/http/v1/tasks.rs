@@ -6,13 +6,12 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, HOST, LOCATION};
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 
 use super::ping;
-use super::{query_param, ApiError, AppState, Req};
+use crate::http::body::{self, Reply};
+use crate::http::{query_param, ApiError, AppState, Req};
 use crate::service::TaskStatus;
 
 /// # `POST /api/v1.0/tasks/ping/<minion>` (Bearer)
@@ -20,7 +19,7 @@ use crate::service::TaskStatus;
 /// - `202` empty, `Location: http://<host>/api/v1.0/tasks/status/<id>`
 /// - `400`, `401`, `404`, `503` as `POST /api/v1.0/ping/<minion>`, before
 ///   any task is made; `503` also when the task queue is full
-pub async fn ping_one(state: &AppState, req: &Req, minion: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+pub async fn ping_one(state: &AppState, req: &Req, minion: &str) -> Result<Reply, ApiError> {
     let job = ping::validate_one(state, req, minion).await?;
     let id = state.service.submit(job).await?;
     Ok(accepted(state, req, id))
@@ -30,14 +29,14 @@ pub async fn ping_one(state: &AppState, req: &Req, minion: &str) -> Result<Respo
 ///
 /// - `202` empty, with `Location` as above
 /// - `400`, `401`, `404`, `503` as `POST /api/v1.0/ping`
-pub async fn ping_many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
+pub async fn ping_many(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
     let job = ping::validate_many(state, req).await?;
     let id = state.service.submit(job).await?;
     Ok(accepted(state, req, id))
 }
 
 /// `202` with the status URL.
-fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Response<Full<Bytes>> {
+fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Reply {
     let base = match &state.config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
@@ -48,7 +47,7 @@ fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Response<Full<Bytes>> 
                 .headers
                 .get(HOST)
                 .and_then(|h| h.to_str().ok())
-                .filter(|h| super::query::valid_host(h));
+                .filter(|h| crate::http::query::valid_host(h));
             format!(
                 "http://{}",
                 host.map_or_else(|| state.local.to_string(), str::to_owned)
@@ -56,7 +55,7 @@ fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Response<Full<Bytes>> 
         }
     };
     let location = format!("{base}/api/v1.0/tasks/status/{}", uuid::Uuid::from_bytes(id));
-    let mut response = super::empty(StatusCode::ACCEPTED);
+    let mut response = body::empty(StatusCode::ACCEPTED);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(LOCATION, value);
@@ -80,15 +79,15 @@ pub fn parse_id(text: &str) -> Option<[u8; 16]> {
 /// - the synchronous call's status and body once finished
 /// - `400` bad `wait` · `401` no valid token · `404` unknown id, or
 ///   another user's task
-pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = super::caller(state, req)?;
+pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
+    let caller = req.caller()?;
     let not_found = || ApiError::NotFound(format!("no task with id {id:?}"));
     let task_id = parse_id(id).ok_or_else(not_found)?;
     let wait = match query_param(req, "wait") {
         None => Duration::ZERO,
         Some(text) => {
             let max = state.config.max_wait.as_secs();
-            Duration::from_secs(super::query::seconds("wait", text, 0, max)?)
+            Duration::from_secs(crate::http::query::seconds("wait", text, 0, max)?)
         }
     };
     // Ownership is checked before any waiting: nobody long-polls on

@@ -1,13 +1,12 @@
 //! `/api/v1.0/tokens`: issue a token for a user name and password, revoke
 //! the token in use.
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{HeaderValue, AUTHORIZATION, CACHE_CONTROL};
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde::Serialize;
 
-use super::{query_param, ApiError, AppState, Req};
+use crate::http::body::{self, Reply};
+use crate::http::{query_param, ApiError, AppState, Req};
 
 #[derive(Serialize)]
 struct Issued<'a> {
@@ -23,7 +22,7 @@ struct Issued<'a> {
 /// - `400` expiration not a positive integer
 /// - `401` missing, malformed or wrong credentials (one answer for all)
 /// - `429` too many failed logins for the name or the address
-pub async fn create(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
+pub async fn create(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
     let lifetime = match query_param(req, "expiration") {
         None => state.config.token_lifetime,
         Some(text) => parse_lifetime(text, state.config.max_token_lifetime)?,
@@ -31,7 +30,7 @@ pub async fn create(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>
     let header = req.parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
     let user_id = state.auth.login(header, req.peer.ip()).await?;
     let issued = state.auth.issue(user_id, lifetime).await?;
-    let mut response = super::json(
+    let mut response = body::json(
         StatusCode::OK,
         &Issued {
             token: &issued.text,
@@ -49,17 +48,17 @@ pub async fn create(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>
 /// A positive decimal integer of seconds, capped at `max` (so digits too
 /// many for a u64 are capped too). Signs, spaces, zero: 400.
 pub(crate) fn parse_lifetime(text: &str, max: u64) -> Result<u64, ApiError> {
-    super::query::seconds("expiration", text, 1, max)
+    crate::http::query::seconds("expiration", text, 1, max)
 }
 
 /// # `DELETE /api/v1.0/tokens` (Bearer)
 ///
 /// - `204` the token used is revoked; its next use answers 401
 /// - `401` no valid token
-pub async fn delete(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
-    let caller = super::caller(state, req)?;
+pub async fn delete(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
+    let caller = req.caller()?;
     state.auth.revoke(caller).await?;
-    Ok(super::empty(StatusCode::NO_CONTENT))
+    Ok(body::empty(StatusCode::NO_CONTENT))
 }
 
 #[cfg(test)]

@@ -9,17 +9,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde::Deserialize;
 
-use super::{query_param, ApiError, AppState, Req};
+use crate::http::body::{self, Reply};
+use crate::http::{query_param, ApiError, AppState, Req};
 use crate::service::{Failure, FailureKind, JobRequest, Outcome};
 
 /// Validates `POST .../ping/<minion>`: `<minion>` must be an accepted key.
 pub async fn validate_one(state: &AppState, req: &Req, minion: &str) -> Result<JobRequest, ApiError> {
-    let caller = super::caller(state, req)?;
+    let caller = req.caller()?;
     state.service.salt()?;
     let timeout = timeout(state, req)?;
     Ok(state.service.ping_one(caller.user_id, minion, timeout).await?)
@@ -27,7 +26,7 @@ pub async fn validate_one(state: &AppState, req: &Req, minion: &str) -> Result<J
 
 /// Validates `POST .../ping` with a target body; unknown ids are dropped.
 pub async fn validate_many(state: &AppState, req: &Req) -> Result<JobRequest, ApiError> {
-    let caller = super::caller(state, req)?;
+    let caller = req.caller()?;
     let targets = parse_targets(&req.body)?;
     state.service.salt()?;
     let timeout = timeout(state, req)?;
@@ -41,7 +40,7 @@ pub async fn validate_many(state: &AppState, req: &Req) -> Result<JobRequest, Ap
 /// - `401` no valid token
 /// - `404` `<minion>` is not an accepted key
 /// - `503` the Salt master is unreachable
-pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Reply, ApiError> {
     let job = validate_one(state, req, minion).await?;
     Ok(render(state.service.run(&job).await?))
 }
@@ -54,7 +53,7 @@ pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Response<F
 /// - `401` no valid token
 /// - `404` none of the ids is an accepted key
 /// - `503` the Salt master is unreachable
-pub async fn many(state: &AppState, req: &Req) -> Result<Response<Full<Bytes>>, ApiError> {
+pub async fn many(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
     let job = validate_many(state, req).await?;
     Ok(render(state.service.run(&job).await?))
 }
@@ -109,16 +108,16 @@ fn timeout(state: &AppState, req: &Req) -> Result<Option<Duration>, ApiError> {
         return Ok(None);
     };
     let max = state.service.max_timeout().as_secs();
-    Ok(Some(Duration::from_secs(super::query::seconds(
+    Ok(Some(Duration::from_secs(crate::http::query::seconds(
         "timeout", text, 1, max,
     )?)))
 }
 
 /// An outcome in the v1.0 shape: what the synchronous call answers, and
 /// what a finished task replays (`200 {"m1": true, ...}`, or the error).
-pub fn render(outcome: Outcome) -> Response<Full<Bytes>> {
+pub fn render(outcome: Outcome) -> Reply {
     let (status, body) = render_json(outcome);
-    super::json(status, &body)
+    body::json(status, &body)
 }
 
 /// The status and JSON body of [`render`] (also shown by `/jobs`).

@@ -2,12 +2,11 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Response, StatusCode};
+use hyper::StatusCode;
 use serde::Serialize;
 
-use super::{ApiError, AppState};
+use crate::http::body::{self, Reply};
+use crate::http::{ApiError, AppState};
 
 #[derive(Serialize)]
 struct Health {
@@ -22,7 +21,7 @@ struct Health {
 /// - `200 {"status": "ok", "salt": "connected" | "disabled", "version", "uptime"}`
 /// - `503` with the reason when the database cannot be written, or the
 ///   Salt master or its event bus is unreachable
-pub fn get(state: &AppState) -> Result<Response<Full<Bytes>>, ApiError> {
+pub fn get(state: &AppState) -> Result<Reply, ApiError> {
     if let Some(reason) = state.store.failing() {
         return Err(ApiError::Unavailable {
             message: format!("the database cannot be written: {reason}"),
@@ -36,7 +35,7 @@ pub fn get(state: &AppState) -> Result<Response<Full<Bytes>>, ApiError> {
             "connected"
         }
     };
-    Ok(super::json(
+    Ok(body::json(
         StatusCode::OK,
         &Health {
             status: "ok",
