@@ -763,7 +763,11 @@ fn run(lab: &Lab, settings: &Settings, daemon: &Daemon) -> Result<Results> {
         .build()?;
     let floor = runtime.block_on(async {
         let config = MasterConfig::load(&lab.master_config)?;
-        let salt = Salt::start(config.clone(), Options::default())?;
+        let salt = Salt::start(
+            config.clone(),
+            Options::default(),
+            &projetyd::background::Background::new(),
+        )?;
         salt.settle(Duration::from_secs(3)).await;
         salt.status()?;
         Ok::<_, BoxError>(Floor {

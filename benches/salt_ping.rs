@@ -83,7 +83,11 @@ fn main() -> Result<()> {
 fn measure(master_config: &Path, daemon: &Daemon, n: usize, duration: Duration) -> Result<(Floor, Through)> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let salt = runtime.block_on(async {
-        let salt = Salt::start(MasterConfig::load(master_config)?, Options::default())?;
+        let salt = Salt::start(
+            MasterConfig::load(master_config)?,
+            Options::default(),
+            &projetyd::background::Background::new(),
+        )?;
         salt.settle(Duration::from_secs(3)).await;
         salt.status()?;
         Ok::<_, BoxError>(salt)

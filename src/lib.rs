@@ -21,6 +21,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod background;
 pub mod civil;
 pub mod cli;
 pub mod config;

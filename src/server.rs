@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::admin;
 use crate::auth::Auth;
+use crate::background::{Background, Shutdown};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::salt::{self, Salt};
@@ -112,6 +113,11 @@ impl Drop for Slot {
     }
 }
 
+/// How long a set of background loops gets to stop at shutdown; each stops
+/// at its next `.await`, so this is only reached by one stuck in a blocking
+/// call.
+const LOOP_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -119,6 +125,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 pub async fn serve(config: Config) -> Result<(), Error> {
     config.validate().map_err(Error::Config)?;
     let config = Arc::new(config);
+    // Every loop that outlives a request runs here, and stops at the end.
+    let background = Background::new();
     let salt = match &config.salt {
         None => None,
         Some(settings) => {
@@ -127,7 +135,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
                 key_file: settings.key_file.clone(),
                 ..salt::Options::default()
             };
-            let salt = Salt::start(master, options)?;
+            let salt = Salt::start(master, options, &background)?;
             salt.settle(Duration::from_secs(3)).await;
             log::info!(
                 "Salt master: {}, event bus {}, pki {}",
@@ -156,7 +164,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         queue: config.task_queue,
         retention: config.task_retention,
     };
-    let pool = TaskPool::start(store.clone(), executor, settings).await?;
+    let pool = TaskPool::start(store.clone(), executor, settings, &background).await?;
     let max_timeout = config
         .salt
         .as_ref()
@@ -167,8 +175,10 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         pool.clone(),
         max_timeout,
     ));
+    let shutdown = Shutdown::default();
     let state = AppState {
         service,
+        shutdown: shutdown.clone(),
         auth: Auth::new(store.clone(), config.throttle.clone(), config.hashing_threads),
         config: config.clone(),
         store: store.clone(),
@@ -176,12 +186,18 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         started: Instant::now(),
         local: addr,
     };
-    let admin_task = tokio::spawn({
+    // The admin socket is its own Background: it must go with the
+    // listener, before the pool stops (an admin command must not find a
+    // daemon that no longer serves).
+    let admin_loop = Background::new();
+    admin_loop.spawn("admin socket", {
         let store = store.clone();
         async move { admin.serve(store).await }
     });
-    let housekeeping = tokio::spawn(housekeeping(state.auth.clone()));
-    let doctor = tokio::spawn(store_doctor(store.clone(), pool.clone()));
+    background.spawn("housekeeping", housekeeping(state.auth.clone()));
+    background.spawn("store doctor", store_doctor(store.clone(), pool.clone()));
+    let closed = crate::memory::Closed::default();
+    background.spawn("memory trim", crate::memory::release_after_closes(closed.clone()));
 
     log::info!(
         "projetyd {} listening on http://{addr}, database {}, admin socket {}",
@@ -190,23 +206,34 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         config.admin_socket.display()
     );
     // Handlers first: a signal sent the moment READY arrives must find them.
-    let shutdown = shutdown_signal();
+    let signal = shutdown_signal();
     systemd::notify(&format!(
         "READY=1\nSTATUS=listening on {addr}\nMAINPID={}",
         std::process::id()
     ));
 
-    let result = run(listener, state.clone(), shutdown).await;
-    // Running tasks get the drain time to finish; the rest is recovered at
-    // the next start.
+    // Shutdown, in order: (1) the signal; handlers see it (a long poll
+    // answers at once); the listener closes and open connections get the
+    // drain time.
+    let result = run(listener, state.clone(), closed, async move {
+        signal.await;
+        shutdown.begin();
+    })
+    .await;
+    // (2) The admin socket goes with the listener.
+    admin_loop.stop(LOOP_PATIENCE).await;
+    // (3) Running tasks get the drain time to finish; the rest is
+    // recovered at the next start.
     pool.shutdown(config.drain_timeout).await;
-
-    // The admin socket goes with the listener: from here on an admin
-    // command must not find a daemon that no longer serves.
-    admin_task.abort();
-    let _ = admin_task.await;
-    housekeeping.abort();
-    doctor.abort();
+    // (4) Every background loop: Salt's, the pool's, group commit,
+    // housekeeping, the store doctor, the trimmer.
+    if !background.stop(LOOP_PATIENCE).await {
+        log::warn!(
+            "{} background loop(s) still running after {LOOP_PATIENCE:?}; going on",
+            background.running()
+        );
+    }
+    // (5) The last writes.
     let auth = state.auth.clone();
     let final_write = tokio::task::spawn_blocking(move || {
         auth.housekeeping()?;
@@ -224,6 +251,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
 pub async fn run(
     listener: TcpListener,
     state: AppState,
+    closed: crate::memory::Closed,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let graceful = GracefulShutdown::new();
@@ -232,8 +260,6 @@ pub async fn run(
         state.config.max_connections_per_address,
         &state.config.trusted_proxies,
     );
-    let closed = crate::memory::Closed::default();
-    let trimmer = tokio::spawn(crate::memory::release_after_closes(closed.clone()));
     let mut shutdown = pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -283,7 +309,6 @@ pub async fn run(
             closed.record();
         });
     }
-    trimmer.abort();
     drop(listener);
     systemd::notify("STOPPING=1");
     log::info!("shutting down: draining open connections");

@@ -414,7 +414,12 @@ impl Fake {
     /// A client on this fake, settled: the request server answered and
     /// the event bus is connected.
     async fn client(&self, options: Options) -> Arc<Salt> {
-        let salt = Salt::start(MasterConfig::load(&self.config).unwrap(), options).unwrap();
+        let salt = Salt::start(
+            MasterConfig::load(&self.config).unwrap(),
+            options,
+            &projetyd::background::Background::new(),
+        )
+        .unwrap();
         salt.settle(Duration::from_secs(5)).await;
         salt.status().unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);

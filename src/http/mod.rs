@@ -46,6 +46,8 @@ pub struct AppState {
     pub salt: Option<Arc<Salt>>,
     /// What the API does, with no HTTP in it.
     pub service: Arc<Service>,
+    /// Begun once the daemon is stopping: a long poll answers at once.
+    pub shutdown: crate::background::Shutdown,
     /// When the daemon started, for `/healthz`.
     pub started: Instant,
     /// The address actually bound (the configured one may say port 0):

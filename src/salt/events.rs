@@ -69,8 +69,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 64 * 1024;
 
 impl EventBus {
-    /// Starts the reader task for the bus at `path`.
-    pub fn start(path: PathBuf) -> EventBus {
+    /// Starts the reader task for the bus at `path`, in `background`.
+    pub fn start(path: PathBuf, background: &crate::background::Background) -> EventBus {
         let bus = EventBus {
             shared: Arc::new(Shared {
                 path,
@@ -81,7 +81,7 @@ impl EventBus {
                 last_error: Mutex::new(None),
             }),
         };
-        tokio::spawn(bus.clone().run());
+        background.spawn("event bus", bus.clone().run());
         bus
     }
 

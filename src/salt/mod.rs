@@ -112,8 +112,13 @@ pub struct Published {
 
 impl Salt {
     /// Checks the configuration and the key file, then starts the socket
-    /// pool, the event-bus reader and the health loop.
-    pub fn start(config: MasterConfig, options: Options) -> Result<Arc<Salt>, Error> {
+    /// pool, and in `background` the event-bus reader, the health loop and
+    /// the function-list refresh.
+    pub fn start(
+        config: MasterConfig,
+        options: Options,
+        background: &crate::background::Background,
+    ) -> Result<Arc<Salt>, Error> {
         config.validate()?;
         let key_file = options.key_file.clone().unwrap_or_else(|| config.key_file());
         let meta = std::fs::metadata(&key_file).map_err(|err| Error::KeyFile {
@@ -130,7 +135,7 @@ impl Salt {
         }
         let salt = Arc::new(Salt {
             req: req::ReqPool::new(&config.ret_endpoint(), options.sockets)?,
-            events: events::EventBus::start(config.event_socket()),
+            events: events::EventBus::start(config.event_socket(), background),
             keys: keys::KeyCache::new(config.pki_dir.clone()),
             key_file,
             options,
@@ -139,8 +144,8 @@ impl Salt {
             functions: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
         });
-        tokio::spawn(health_loop(Arc::downgrade(&salt)));
-        tokio::spawn(functions_loop(Arc::downgrade(&salt)));
+        background.spawn("salt health", health_loop(Arc::downgrade(&salt)));
+        background.spawn("salt functions", functions_loop(Arc::downgrade(&salt)));
         Ok(salt)
     }
 

@@ -5,6 +5,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::background::Background;
 use crate::store::{self, Store};
 
 type Waiter = oneshot::Sender<Result<(), String>>;
@@ -16,10 +17,10 @@ pub struct GroupCommit {
 }
 
 impl GroupCommit {
-    /// Starts the committer for `store`.
-    pub fn start(store: Store) -> GroupCommit {
+    /// Starts the committer for `store`, in `background`.
+    pub fn start(store: Store, background: &Background) -> GroupCommit {
         let (requests, receiver) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, receiver));
+        background.spawn("group commit", run(store, receiver));
         GroupCommit { requests }
     }
 
@@ -58,7 +59,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_flushes_all_complete() {
         let store = Store::temporary().unwrap();
-        let commit = GroupCommit::start(store);
+        let commit = GroupCommit::start(store, &Background::new());
         let handles: Vec<_> = (0..100)
             .map(|_| {
                 let commit = commit.clone();

@@ -113,16 +113,17 @@ pub struct TaskPool {
 
 impl TaskPool {
     /// Starts the pool: recovers what the last run left unfinished, then
-    /// runs queued tasks and sweeps old ones.
+    /// runs queued tasks and sweeps old ones; its loops run in `background`.
     pub async fn start(
         store: Store,
         executor: Arc<dyn Executor>,
         settings: Settings,
+        background: &crate::background::Background,
     ) -> Result<Arc<TaskPool>, store::Error> {
         let (queue, receiver) = mpsc::channel(settings.queue.max(1));
         let pool = Arc::new(TaskPool {
             workers: Arc::new(Semaphore::new(settings.workers.max(1))),
-            commit: commit::GroupCommit::start(store.clone()),
+            commit: commit::GroupCommit::start(store.clone(), background),
             store,
             executor,
             settings,
@@ -135,9 +136,9 @@ impl TaskPool {
             cut_short: Mutex::new(Vec::new()),
         });
         pool.clone().recover().await?;
-        tokio::spawn(pool.clone().dispatch(receiver));
-        tokio::spawn(sweep(Arc::downgrade(&pool)));
-        tokio::spawn(retry_outages(Arc::downgrade(&pool)));
+        background.spawn("task dispatch", pool.clone().dispatch(receiver));
+        background.spawn("task sweep", sweep(Arc::downgrade(&pool)));
+        background.spawn("task outage retry", retry_outages(Arc::downgrade(&pool)));
         Ok(pool)
     }
 

@@ -250,3 +250,50 @@ fn an_admin_socket_path_that_is_not_a_socket_is_refused() {
         "the file was clobbered"
     );
 }
+
+/// Issue [2/7]: handlers see shutdown. A `?wait=` long poll that would
+/// outlast the drain time answers with the task's state as soon as the
+/// daemon begins to stop, instead of holding its connection until the
+/// drain time closes it unanswered.
+#[test]
+fn a_long_poll_answers_at_once_when_the_daemon_stops() {
+    let fake = crate::common::fake_salt::FakeSalt::start(&["silent-1"]).unwrap();
+    let mut server = TestServer::start(&[
+        "--salt-config",
+        fake.config.to_str().unwrap(),
+        "--drain-timeout",
+        "20",
+    ]);
+    let password = server.adduser("alice");
+    let token = server.token("alice", &password);
+    let auth = crate::common::bearer(&token);
+    // A minion that never answers: the task stays running.
+    let busy = server.call(
+        "POST",
+        "/api/v1.0/tasks/ping/silent-1?timeout=120",
+        &[("Authorization", auth.as_bytes())],
+        b"",
+    );
+    assert_eq!(busy.status, 202, "{busy:?}");
+    let path = busy
+        .header("location")
+        .unwrap()
+        .split_once("/api/")
+        .unwrap()
+        .1
+        .to_owned();
+    let mut poll = server.conn();
+    poll.send(
+        format!("GET /api/{path}?wait=60 HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    // Give the daemon the moment it takes to read the request.
+    std::thread::sleep(Duration::from_millis(500));
+    server.signal("TERM");
+    let answer = poll
+        .read_response()
+        .expect("answered before the drain time closed it");
+    assert_eq!(answer.status, 202, "still running: {answer:?}");
+    let status = server.wait_exit(PATIENCE);
+    assert!(status.success(), "{status}; log:\n{}", server.log());
+}

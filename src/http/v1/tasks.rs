@@ -91,8 +91,12 @@ pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiE
         }
     };
     // Ownership is checked before any waiting: nobody long-polls on
-    // another user's task.
-    match state.service.status(caller.user_id, task_id, wait).await? {
+    // another user's task. A daemon that is stopping answers at once.
+    let status = tokio::select! {
+        status = state.service.status(caller.user_id, task_id, wait) => status?,
+        () = state.shutdown.begun() => state.service.status(caller.user_id, task_id, Duration::ZERO).await?,
+    };
+    match status {
         None => Err(not_found()),
         Some(TaskStatus::Pending) => Ok(accepted(state, req, task_id)),
         Some(TaskStatus::Finished(outcome)) => Ok(ping::render(outcome)),
