@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it:
-#   1. formatting and lints;
+#   1. formatting, lints and the API docs (cargo doc, warnings denied);
 #   2. unit and integration tests (the real daemon on 127.0.0.1, port 0),
 #      then a short smoke run of each fuzz target (scripts/fuzz-smoke.sh);
 #   3. end-to-end tests against real Salt: for each version in
@@ -62,6 +62,7 @@ e2e() {
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
+step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 step "cargo test" cargo test --locked
 # A few seconds of each fuzz target on its committed corpus (docs/fuzzing.md).
 step "fuzz smoke" scripts/fuzz-smoke.sh

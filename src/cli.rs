@@ -2,6 +2,10 @@
 //! `deluser` and `users` administer users, through the running daemon or
 //! directly on its database. The doc comments are the `--help` text.
 
+// That help text is plain text, not Markdown: `<cachedir>` and a bare URL
+// are what the user should read there.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls)]
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -33,6 +33,7 @@ pub mod salt;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod systemd;
 pub mod tasks;
 

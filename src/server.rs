@@ -23,6 +23,7 @@ use crate::http::{self, AppState};
 use crate::salt::{self, Salt};
 use crate::service;
 use crate::store::{self, Store};
+use crate::sync::LockAnyway as _;
 use crate::systemd;
 use crate::tasks::{self, TaskPool};
 
@@ -87,7 +88,7 @@ impl PerAddress {
                 open: self.open.clone(),
             });
         }
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock_anyway();
         let count = open.entry(ip).or_insert(0);
         if *count >= self.limit {
             return None;
@@ -103,7 +104,7 @@ impl PerAddress {
 impl Drop for Slot {
     fn drop(&mut self) {
         let Some(ip) = self.ip else { return };
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut open = self.open.lock_anyway();
         if let Some(count) = open.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {

@@ -134,7 +134,8 @@ fn run(store: &Store, request: &Request) -> Result<Reply, store::Error> {
         }
     }
     let new_password = || -> Result<(String, store::PasswordHash), store::Error> {
-        let internal = |err: password::RandomError| store::Error::Encode {
+        let internal = |err: password::RandomError| store::Error::Failed {
+            what: "making a password",
             reason: err.to_string(),
         };
         let text = password::generate().map_err(internal)?;

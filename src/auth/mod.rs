@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use crate::store::{self, Store, Token};
+use crate::sync::LockAnyway as _;
 use crate::unix_now;
 
 /// Why a caller was not let in, or could not be served.
@@ -119,7 +120,7 @@ impl Auth {
 
     fn lanes(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Arc<Semaphore>>> {
         // Handles only: a panic cannot leave the map torn.
-        self.lanes.lock().unwrap_or_else(|p| p.into_inner())
+        self.lanes.lock_anyway()
     }
 
     fn lane(&self, addr: IpAddr) -> Arc<Semaphore> {
@@ -266,7 +267,7 @@ impl Auth {
 
     fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
         // Plain values: a panic elsewhere cannot leave the map torn.
-        self.last_seen.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.last_seen.lock_anyway()
     }
 
     fn saw(&self, user_id: u64, now: u64) {

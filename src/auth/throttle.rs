@@ -20,6 +20,7 @@
 //!
 //! State is in memory (a restart forgives) and bounded in size.
 
+use crate::sync::LockAnyway as _;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
@@ -124,7 +125,7 @@ impl Throttle {
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         // Plain values; a panic cannot leave one half-written.
-        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state.lock_anyway()
     }
 
     /// Counts an attempt for `user` from `addr` before its password is

@@ -7,7 +7,7 @@
 //!
 //! A pattern is a path whose segments are literals or `{name}`: a
 //! parameter matches any one segment (empty included) that percent-decodes
-//! to UTF-8 ([`decode_segment`]); one that does not decode is a 404.
+//! to UTF-8 (`decode_segment`); one that does not decode is a 404.
 
 use hyper::Method;
 

@@ -22,12 +22,14 @@ pub fn job_dir(cachedir: &Path, jid: &str) -> PathBuf {
     cachedir.join("jobs").join(&hash[..2]).join(&hash[2..])
 }
 
-/// The returns of `minions` for `jid` that the cache holds. Missing or
-/// unreadable files are simply absent from the answer.
+/// The returns of `minions` for `jid` that the cache holds. A minion with
+/// no return file has not returned (absent from the answer); a file that
+/// cannot be read or decoded is logged and absent too (the events are the
+/// other source of returns).
 pub async fn returns(cachedir: &Path, jid: &str, minions: &[String]) -> BTreeMap<String, Return> {
     let dir = job_dir(cachedir, jid);
     let minions = minions.to_vec();
-    tokio::task::spawn_blocking(move || {
+    let read = tokio::task::spawn_blocking(move || {
         minions
             .into_iter()
             .filter_map(|minion| {
@@ -35,23 +37,46 @@ pub async fn returns(cachedir: &Path, jid: &str, minions: &[String]) -> BTreeMap
                 if minion.contains('/') || minion == ".." || minion == "." {
                     return None;
                 }
-                let bytes = std::fs::read(dir.join(&minion).join("return.p")).ok()?;
-                let data = wire::decode(&bytes).ok()?;
+                let data = read_cached(&dir.join(&minion).join("return.p"))?;
                 Some((minion, Return::from_data(&data)))
             })
             .collect()
     })
-    .await
-    .unwrap_or_default()
+    .await;
+    read.unwrap_or_else(|err| {
+        log::warn!("reading the job cache of {jid} failed: {err}");
+        BTreeMap::new()
+    })
 }
 
 /// The minions the master expected for `jid` (`.minions.p`), if the job
 /// is in the cache: proof that it was published.
 pub async fn expected(cachedir: &Path, jid: &str) -> Option<Vec<String>> {
     let path = job_dir(cachedir, jid).join(".minions.p");
-    let bytes = tokio::fs::read(path).await.ok()?;
-    let value = wire::decode(&bytes).ok()?;
+    let value = tokio::task::spawn_blocking(move || read_cached(&path))
+        .await
+        .ok()??;
     Some(wire::strings(Some(&value)))
+}
+
+/// A job-cache file, decoded; `None` if it does not exist, and also (with
+/// a warning) if it cannot be read or decoded.
+fn read_cached(path: &Path) -> Option<rmpv::Value> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(err) => {
+            log::warn!("cannot read the job cache file {}: {err}", path.display());
+            return None;
+        }
+    };
+    match wire::decode(&bytes) {
+        Ok(value) => Some(value),
+        Err(err) => {
+            log::warn!("the job cache file {} does not decode: {err}", path.display());
+            None
+        }
+    }
 }
 
 #[cfg(test)]

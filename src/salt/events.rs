@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::wire::{self, Event, Framing};
 use super::Error;
+use crate::sync::LockAnyway as _;
 
 /// Events for one jid.
 pub type Events = mpsc::UnboundedReceiver<Event>;
@@ -90,7 +91,7 @@ impl EventBus {
         &self,
     ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, mpsc::UnboundedSender<Event>)>>> {
         // Plain map of senders: a panic cannot leave it torn.
-        self.shared.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.subscribers.lock_anyway()
     }
 
     /// Starts receiving the events of `jid`.
@@ -122,12 +123,7 @@ impl EventBus {
         if self.is_connected() {
             return Ok(());
         }
-        let reason = self
-            .shared
-            .last_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        let reason = self.shared.last_error.lock_anyway().clone();
         Err(Error::Down(format!(
             "the master event bus {} is not connected: {}",
             self.shared.path.display(),
@@ -160,7 +156,7 @@ impl EventBus {
     }
 
     fn set_error(&self, err: String) {
-        *self.shared.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+        *self.shared.last_error.lock_anyway() = Some(err);
     }
 
     /// Reads frames until the stream fails; returns why it stopped.

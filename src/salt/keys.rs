@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use crate::sync::LockAnyway as _;
 use serde::Serialize;
 
 /// The five lists of `key.list_all`.
@@ -56,7 +57,7 @@ impl KeyCache {
     pub fn list(&self) -> std::io::Result<Arc<KeyList>> {
         let stamp = self.stamp();
         {
-            let cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+            let cached = self.cached.lock_anyway();
             if let Some((at, list)) = cached.as_ref() {
                 if *at == stamp && stamp[0].is_some() {
                     return Ok(list.clone());
@@ -66,7 +67,7 @@ impl KeyCache {
         let read_at = SystemTime::now();
         let list = Arc::new(read(&self.pki_dir)?);
         let settled = stamp.iter().flatten().all(|t| *t + SETTLE < read_at);
-        let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cached = self.cached.lock_anyway();
         *cached = settled.then(|| (stamp, list.clone()));
         Ok(list)
     }
@@ -87,10 +88,22 @@ fn order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 fn names(dir: &Path, keep: impl Fn(&str) -> bool) -> std::io::Result<Vec<String>> {
-    let mut out: Vec<String> = std::fs::read_dir(dir)?
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| keep(name))
-        .collect();
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        // A directory that fails mid-listing fails the listing: a key list
+        // with keys silently missing would be wrong, not partial.
+        let name = entry?.file_name();
+        match name.into_string() {
+            Ok(name) if keep(&name) => out.push(name),
+            Ok(_) => {}
+            // A minion id is UTF-8; JSON cannot carry another name.
+            Err(name) => log::warn!(
+                "key file {:?} in {} is not UTF-8; not listed",
+                name,
+                dir.display()
+            ),
+        }
+    }
     out.sort_by(|a, b| order(a, b));
     Ok(out)
 }
@@ -114,6 +127,16 @@ fn read(pki_dir: &Path) -> std::io::Result<KeyList> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_that_is_not_utf8_is_left_out_and_a_missing_directory_fails() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m1"), b"").unwrap();
+        std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(b"bad\xff")), b"").unwrap();
+        assert_eq!(names(dir.path(), |_| true).unwrap(), ["m1"]);
+        assert!(names(&dir.path().join("nowhere"), |_| true).is_err());
+    }
 
     #[test]
     fn lists_like_salt_key_and_notices_changes() {

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::sync::LockAnyway as _;
 use rmpv::Value;
 
 pub use config::MasterConfig;
@@ -156,7 +157,7 @@ impl Salt {
     /// `Ok` when the request server answered the last check and the event
     /// bus is connected; the reason otherwise.
     pub fn status(&self) -> Result<(), Error> {
-        match &*self.reachable.lock().unwrap_or_else(|p| p.into_inner()) {
+        match &*self.reachable.lock_anyway() {
             Reachable::Down(reason) => return Err(Error::Down(reason.clone())),
             Reachable::Unknown => return Err(Error::Down("not checked yet".into())),
             Reachable::Up { .. } => {}
@@ -167,7 +168,7 @@ impl Salt {
     /// Like `status`, but a master not yet checked counts as up (the first
     /// request must not fail just because the daemon started a moment ago).
     fn check_up(&self) -> Result<(), Error> {
-        if let Reachable::Down(reason) = &*self.reachable.lock().unwrap_or_else(|p| p.into_inner()) {
+        if let Reachable::Down(reason) = &*self.reachable.lock_anyway() {
             return Err(Error::Down(reason.clone()));
         }
         self.events.status()
@@ -194,7 +195,7 @@ impl Salt {
     }
 
     fn set_reachable(&self, result: &Result<(), Error>) {
-        let mut reachable = self.reachable.lock().unwrap_or_else(|p| p.into_inner());
+        let mut reachable = self.reachable.lock_anyway();
         match (result, &*reachable) {
             (Ok(()), Reachable::Up { .. }) => *reachable = Reachable::Up { misses: 0 },
             (Ok(()), _) => {
@@ -311,7 +312,7 @@ impl Salt {
     /// The sorted execution functions the minions offer, from the cache
     /// the background loop keeps fresh; fetched now only if there is none.
     pub async fn functions(&self) -> Result<Arc<Vec<String>>, Error> {
-        let cached = self.functions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let cached = self.functions.lock_anyway().clone();
         match cached {
             Some((_, list)) => Ok(list),
             None => self.refresh_functions().await,
@@ -320,7 +321,7 @@ impl Salt {
 
     async fn refresh_functions(&self) -> Result<Arc<Vec<String>>, Error> {
         let _single = self.refreshing.lock().await;
-        if let Some((at, list)) = self.functions.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        if let Some((at, list)) = self.functions.lock_anyway().clone() {
             if at.elapsed() <= self.options.functions_ttl {
                 return Ok(list); // refreshed while this caller waited
             }
@@ -354,7 +355,7 @@ impl Salt {
             )));
         }
         let list = Arc::new(all.into_iter().collect::<Vec<_>>());
-        *self.functions.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), list.clone()));
+        *self.functions.lock_anyway() = Some((Instant::now(), list.clone()));
         Ok(list)
     }
 }

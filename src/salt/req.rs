@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::Error;
+use crate::sync::LockAnyway as _;
 
 /// One request: bytes out, bytes back within `timeout`.
 struct Job {
@@ -81,7 +82,7 @@ impl Worker {
     fn run(mut self, queue: &Mutex<Receiver<Job>>) {
         loop {
             let job = {
-                let queue = queue.lock().unwrap_or_else(|poison| poison.into_inner());
+                let queue = queue.lock_anyway();
                 match queue.recv() {
                     Ok(job) => job,
                     Err(_) => return,

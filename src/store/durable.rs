@@ -17,6 +17,7 @@ use std::sync::Mutex;
 
 use super::seal::{Found, Mark, Seal};
 use super::{Error, Trees};
+use crate::sync::LockAnyway as _;
 
 /// The key in `meta` that holds the generation of the last flush.
 pub const GENERATION: &[u8] = b"generation";
@@ -73,7 +74,7 @@ impl Durable {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Mark> {
         // A `Mark` is two words written whole: a panic cannot tear it.
-        self.mark.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.mark.lock_anyway()
     }
 
     /// Bumps the generation, flushes sled, syncs its log, then seals.

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{check, durable, migrate, tasks, Error, PasswordHash, Task, Token, Trees, User};
 use super::{CACHE_BYTES, TOKENS, USERS, USER_NAMES, USER_TOKENS};
+use crate::sync::{LockAnyway as _, RwLockAnyway as _};
 
 /// A cheap, cloneable handle on the database.
 #[derive(Clone)]
@@ -74,7 +75,7 @@ impl Store {
 
     /// The open instance.
     pub(super) fn trees(&self) -> Result<Arc<Trees>, Error> {
-        let current = self.shared.current.read().unwrap_or_else(|p| p.into_inner());
+        let current = self.shared.current.read_anyway();
         current.clone().ok_or(Error::Reopening)
     }
 
@@ -91,7 +92,7 @@ impl Store {
     }
 
     fn fail(&self, err: &Error) {
-        let mut failing = self.shared.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failing = self.shared.failing.lock_anyway();
         if failing.is_none() {
             log::error!("database writes fail: {err}; retrying until they succeed");
         }
@@ -100,11 +101,7 @@ impl Store {
 
     /// Why writes fail, while they do: a short reason without paths.
     pub fn failing(&self) -> Option<String> {
-        self.shared
-            .failing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.shared.failing.lock_anyway().clone()
     }
 
     /// Can the database's directory take a write now? Writes and syncs a
@@ -129,23 +126,18 @@ impl Store {
         let Some(path) = &self.shared.path else {
             return Ok(());
         };
-        let old = self
-            .shared
-            .current
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let old = self.shared.current.write_anyway().take();
         if let Some(old) = old {
             let weak = Arc::downgrade(&old);
             drop(old);
             wait_let_go(&weak);
         }
         let opened = Trees::open(path, false);
-        let mut current = self.shared.current.write().unwrap_or_else(|p| p.into_inner());
+        let mut current = self.shared.current.write_anyway();
         match opened {
             Ok(trees) => {
                 *current = Some(Arc::new(trees));
-                *self.shared.failing.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                *self.shared.failing.lock_anyway() = None;
                 log::info!("database reopened: writes succeed again");
                 Ok(())
             }

@@ -25,6 +25,7 @@ mod tasks;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use crate::sync::LockAnyway as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use sled::Tree;
 
@@ -55,6 +56,10 @@ pub enum Error {
     },
     #[error("cannot encode a record: {reason}")]
     Encode { reason: String },
+    /// Work done for the store outside it failed: a blocking task that
+    /// panicked or was cancelled, the system's random generator.
+    #[error("{what} failed: {reason}")]
+    Failed { what: &'static str, reason: String },
     #[error("{what} {key:?} already exists")]
     AlreadyExists { what: &'static str, key: String },
     #[error("no such {what}: {key:?}")]
@@ -151,7 +156,7 @@ struct Trees {
 impl Trees {
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded value is `()`: a panic elsewhere cannot leave it torn.
-        self.writes.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.writes.lock_anyway()
     }
 
     /// Writes everything to stable storage; called where losing data would

@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 
 use crate::store::{self, Failure, FailureKind, Outcome, Store, Task, TaskState};
+use crate::sync::LockAnyway as _;
 use crate::unix_now;
 
 /// The work of one task, ending in its outcome, or in
@@ -150,8 +151,9 @@ impl TaskPool {
         async move {
             tokio::task::spawn_blocking(move || f(&store))
                 .await
-                .map_err(|err| store::Error::Encode {
-                    reason: format!("a blocking task failed: {err}"),
+                .map_err(|err| store::Error::Failed {
+                    what: "a blocking store call",
+                    reason: err.to_string(),
                 })?
         }
     }
@@ -209,7 +211,7 @@ impl TaskPool {
 
     fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Arc<Notify>>> {
         // Plain map of handles: a panic cannot leave it torn.
-        self.waiters.lock().unwrap_or_else(|p| p.into_inner())
+        self.waiters.lock_anyway()
     }
 
     /// Stops taking tasks, gives running ones `grace` to finish, and leaves
@@ -267,7 +269,7 @@ impl TaskPool {
 
     fn outages(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], u32>> {
         // Counters only: a panic cannot leave them torn.
-        self.outages.lock().unwrap_or_else(|p| p.into_inner())
+        self.outages.lock_anyway()
     }
 
     /// Starts again the tasks cut short by an outage, if the executor is
@@ -276,7 +278,7 @@ impl TaskPool {
         if !self.executor.ready() {
             return;
         }
-        let waiting = std::mem::take(&mut *self.cut_short.lock().unwrap_or_else(|p| p.into_inner()));
+        let waiting = std::mem::take(&mut *self.cut_short.lock_anyway());
         if waiting.is_empty() {
             return;
         }
@@ -303,7 +305,7 @@ impl TaskPool {
 
     fn parked(&self) -> std::sync::MutexGuard<'_, Vec<[u8; 16]>> {
         // A list of ids: a panic cannot leave it torn.
-        self.parked.lock().unwrap_or_else(|p| p.into_inner())
+        self.parked.lock_anyway()
     }
 
     /// Runs the tasks parked by write failures again, from the state the
@@ -358,7 +360,7 @@ impl TaskPool {
                         count
                     );
                     drop(outages);
-                    self.cut_short.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+                    self.cut_short.lock_anyway().push(id);
                     return Ok(());
                 }
                 outages.remove(&id);
