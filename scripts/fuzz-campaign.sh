@@ -6,7 +6,8 @@
 # stdout with libFuzzer's own figures; the full output of each run is kept
 # in FUZZ_LOGS (default fuzz/logs/, ignored by git). Targets can be named
 # on the command line; the default is all of them. Exits non-zero if any
-# target crashed (its input is in fuzz/artifacts/<t>/).
+# target crashed (its input is in fuzz/artifacts/<t>/). FUZZ_RSS_MB sets
+# libFuzzer's RSS limit (default 2048).
 #
 # This takes hours with the defaults; docs/fuzzing.md has the figures of
 # the last campaign. For a quick check use scripts/fuzz-smoke.sh instead.
@@ -30,7 +31,7 @@ for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   started=$SECONDS
   if cargo +nightly fuzz run "$target" "fuzz/corpus/$target" -- \
-    -runs="$runs" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
+    -runs="$runs" -max_total_time="$seconds" -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -timeout=10 \
     -print_final_stats=1 >"$log" 2>&1; then
     verdict=ok
   else

@@ -6,7 +6,7 @@
 //! jid is written before its job is published, so a crash at any point
 //! leaves a record that the next start can finish: queued ones run again,
 //! running ones re-attach to their jid. What a task does is given by an
-//! [`Executor`] (the HTTP layer's, which answers exactly as the synchronous
+//! [`Executor`] (`service::SaltExecutor`, which answers exactly as the synchronous
 //! call would); this module never sees HTTP.
 
 mod commit;
@@ -455,3 +455,6 @@ pub fn now_us() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests;
