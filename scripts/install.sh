@@ -24,6 +24,7 @@ set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BIN=/usr/bin/projetyd                       # the unit's ExecStart
 UNIT=/etc/systemd/system/projetyd.service
+CONF=/etc/projetyd/projetyd.toml            # `serve --config` in the unit
 STATE_DIR=/var/lib/projetyd                 # `serve --db` default
 RUN_DIR=/run/projetyd                       # admin socket's directory
 PID_FILE=$RUN_DIR/projetyd.pid              # no-systemd case only
@@ -104,6 +105,13 @@ install -m 0755 "${TARGET_DIR:-$SRC/target}/release/projetyd" "$BIN.new"
 mv -f "$BIN.new" "$BIN"
 install -m 0644 "$SRC/packaging/projetyd.service" "$UNIT"
 say "installed $BIN and $UNIT"
+# The settings file is the admin's: installed once, never overwritten.
+if [ -f "$CONF" ]; then
+    say "kept $CONF"
+else
+    install -D -m 0644 "$SRC/packaging/projetyd.toml" "$CONF"
+    say "installed $CONF (every setting, commented out at its default)"
+fi
 
 # --- start -----------------------------------------------------------------
 # Whether pid $1 runs (a zombie whose parent has not reaped it does not).
@@ -166,14 +174,16 @@ if [ ! -f "$SALT_CONFIG" ]; then
 elif [ "$SALT_CONFIG" != "$DEFAULT_SALT_CONFIG" ]; then
     SERVE_ARGS=(--salt-config "$SALT_CONFIG")
 fi
+"$BIN" serve --config "$CONF" "${SERVE_ARGS[@]}" --check >/dev/null ||
+    die "the settings are not valid (see above): fix $CONF and run this script again"
 
 if [ -d /run/systemd/system ]; then
     stop_background
     say "starting with systemd"
     if [ "${#SERVE_ARGS[@]}" -gt 0 ]; then
         install -d -m 0755 "$(dirname "$DROPIN")"
-        printf '# Written by scripts/install.sh; rerunning it rewrites or removes this.\n[Service]\nExecStart=\nExecStart=%s serve %s\n' \
-            "$BIN" "${SERVE_ARGS[*]}" >"$DROPIN"
+        printf '# Written by scripts/install.sh; rerunning it rewrites or removes this.\n[Service]\nExecStart=\nExecStart=%s serve --config %s %s\n' \
+            "$BIN" "$CONF" "${SERVE_ARGS[*]}" >"$DROPIN"
     else
         rm -f "$DROPIN"
     fi
@@ -191,7 +201,7 @@ else
     stop_background
     install -d -m 0700 "$STATE_DIR" "$RUN_DIR"
     # Not a child of this shell's session: survives the terminal closing.
-    setsid nohup "$BIN" serve "${SERVE_ARGS[@]}" </dev/null >>"$LOG_FILE" 2>&1 &
+    setsid nohup "$BIN" serve --config "$CONF" "${SERVE_ARGS[@]}" </dev/null >>"$LOG_FILE" 2>&1 &
     pid=$!
     echo "$pid" >"$PID_FILE"
     if ! wait_healthy "$pid"; then

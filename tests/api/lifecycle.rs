@@ -297,3 +297,50 @@ fn a_long_poll_answers_at_once_when_the_daemon_stops() {
     let status = server.wait_exit(PATIENCE);
     assert!(status.success(), "{status}; log:\n{}", server.log());
 }
+
+/// Issue [2/7]: `serve --config FILE`. The file's settings apply, a flag
+/// overrides the file, and a key the daemon does not know stops the start
+/// with its name and line.
+#[test]
+fn a_config_file_sets_what_the_flags_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("projetyd.toml");
+    std::fs::write(&file, "# a comment\nbody-limit = 10\ndrain-timeout = 3\n").unwrap();
+    let path = file.to_str().unwrap();
+    let server = TestServer::start(&["--config", path]);
+    let password = server.adduser("alice");
+    let token = server.token("alice", &password);
+    let auth = crate::common::bearer(&token);
+    let body = br#"{"target": ["m1", "m2"]}"#;
+    let response = server.call(
+        "POST",
+        "/api/v1.0/ping",
+        &[("Authorization", auth.as_bytes())],
+        body,
+    );
+    response.assert_error(413, "payload too large");
+    assert!(
+        response.json()["message"].as_str().unwrap().contains("10 bytes"),
+        "{response:?}"
+    );
+
+    // The flag wins over the file.
+    let server = TestServer::start(&["--config", path, "--body-limit", "1000"]);
+    let password = server.adduser("alice");
+    let token = server.token("alice", &password);
+    let auth = crate::common::bearer(&token);
+    let response = server.call(
+        "POST",
+        "/api/v1.0/ping",
+        &[("Authorization", auth.as_bytes())],
+        body,
+    );
+    assert_ne!(response.status, 413, "{response:?}");
+
+    std::fs::write(&file, "body-limit = 10\n\nmax-conections = 5\n").unwrap();
+    let mut server = TestServer::new(&["--config", path]);
+    let status = server.try_launch().expect_err("started with an unknown key");
+    assert!(!status.success());
+    let log = server.log();
+    assert!(log.contains("line 3: unknown field `max-conections`"), "{log}");
+}

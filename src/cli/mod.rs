@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+mod file;
+
 use crate::admin::{self, Request};
 use crate::config::{Config, SaltSettings, DEFAULT_ADMIN_SOCKET, DEFAULT_DB};
 use crate::server;
@@ -37,9 +39,20 @@ pub enum Command {
 }
 
 /// run the daemon (logs go to stderr; set RUST_LOG=debug for more)
-#[derive(FromArgs, Debug, PartialEq)]
+// The same struct is the config file's shape (`--config`, `cli::file`):
+// every flag is a key of the same name, and a flag overrides the file.
+#[derive(FromArgs, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[argh(subcommand, name = "serve")]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Serve {
+    /// a TOML file of settings, one key per flag (e.g. max-connections = 100); flags override it
+    #[argh(option)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// print the effective settings (defaults, file, flags) and check them, then exit
+    #[argh(switch)]
+    #[serde(skip)]
+    pub check: bool,
     /// address to listen on (default 127.0.0.1:5000; port 0 picks a free one)
     #[argh(option)]
     pub listen: Option<SocketAddr>,
@@ -93,9 +106,11 @@ pub struct Serve {
     pub public_url: Option<String>,
     /// a reverse proxy (ADDR or ADDR/PREFIX) whose X-Forwarded-For or Forwarded header names the client; repeat for several
     #[argh(option)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxy: Vec<crate::http::client::Net>,
     /// run without a Salt master: users and tokens only
     #[argh(switch)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub no_salt: bool,
     /// the Salt master's config file (default /etc/salt/master)
     #[argh(option)]
@@ -316,6 +331,8 @@ pub enum Error {
     Runtime(std::io::Error),
     #[error("the database is damaged (see above)")]
     Damaged,
+    #[error("{0}")]
+    Settings(String),
 }
 
 /// Runs a parsed command line.
@@ -356,8 +373,13 @@ fn run_db(action: DbAction) -> Result<(), Error> {
 
 fn run_serve(flags: Serve) -> Result<(), Error> {
     crate::private_umask();
+    let check = flags.check;
+    let settings = file::with_file(flags)?;
+    if check {
+        return file::check(settings);
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let config = config_from(flags);
+    let config = config_from(settings);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
