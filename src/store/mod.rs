@@ -227,21 +227,20 @@ fn test_hash() -> PasswordHash {
     }
 }
 
+/// A token for the store's unit tests.
+#[cfg(test)]
+fn test_token(user_id: u64, expires_at: u64) -> Token {
+    Token {
+        user_id,
+        created_at: 0,
+        expires_at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hash() -> PasswordHash {
-        test_hash()
-    }
-
-    fn token(user_id: u64, expires_at: u64) -> Token {
-        Token {
-            user_id,
-            created_at: 0,
-            expires_at,
-        }
-    }
+    use super::{test_hash as hash, test_token as token};
 
     /// A record written by this version is read back after the database is
     /// closed and opened again.

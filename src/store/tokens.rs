@@ -117,18 +117,7 @@ impl Trees {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hash() -> PasswordHash {
-        super::super::test_hash()
-    }
-
-    fn token(user_id: u64, expires_at: u64) -> Token {
-        Token {
-            user_id,
-            created_at: 0,
-            expires_at,
-        }
-    }
+    use crate::store::{test_hash as hash, test_token as token};
 
     #[test]
     fn token_for_deleted_user_is_refused() {

@@ -162,18 +162,7 @@ impl Trees {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hash() -> PasswordHash {
-        super::super::test_hash()
-    }
-
-    fn token(user_id: u64, expires_at: u64) -> Token {
-        Token {
-            user_id,
-            created_at: 0,
-            expires_at,
-        }
-    }
+    use crate::store::{test_hash as hash, test_token as token};
 
     #[test]
     fn ids_count_from_one_and_names_are_unique() {
