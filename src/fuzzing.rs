@@ -61,7 +61,7 @@ pub fn parse_lifetime(text: &str, max: u64) -> Result<u64, ApiError> {
 
 /// A task or job id from a path or `?after=`.
 pub fn parse_id(text: &str) -> Option<[u8; 16]> {
-    http::v1::tasks::parse_id(text)
+    http::v1::deferred::parse_id(text)
 }
 
 /// The body of `POST /api/v1.0/ping` (and of the async task variant).

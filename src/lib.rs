@@ -1,23 +1,29 @@
 //! projetyd: an HTTP front door to a SaltStack master, in one process.
 //!
-//! Map of the crate (dependencies point one way: `http → auth → store`):
+//! Map of the crate (dependencies point one way: `http → service → pool,
+//! salt, auth → store`):
 //!
-//! - [`cli`]: argh types for `serve` and the admin subcommands; dispatch.
+//! - [`cli`]: argh types for `serve` and the admin subcommands, the config
+//!   file (`serve --config`), dispatch.
 //! - [`config`]: the daemon's settings, their defaults and validation.
-//! - [`server`]: the hyper listener, connection timeouts, graceful shutdown,
-//!   background housekeeping and systemd readiness.
-//! - [`http`]: routing, handlers per resource, the JSON error contract.
+//! - [`server`]: the hyper listener, connection limits, ordered shutdown,
+//!   housekeeping and systemd readiness.
+//! - [`background`]: every loop that outlives a request, and stopping them.
+//! - [`http`]: the shared plumbing (route tables, authentication before the
+//!   body, limits, the access log, the body type) and one folder per API
+//!   surface ([`http::v1`]: the v1.0 contract).
+//! - [`service`]: what the API does, with no HTTP in it: Salt job requests,
+//!   their validation, ownership, the task executor and typed outcomes.
+//! - [`pool`]: the in-process task pool with durable records and recovery.
+//! - [`salt`]: the native Salt client (ZeroMQ publish, event bus, keys).
 //! - [`auth`]: passwords (PBKDF2), tokens (random, stored as a hash), header
 //!   parsing, failed-login throttling, `last_seen_at` coalescing.
 //! - [`store`]: the sled database: typed trees, record encoding, schema.
 //! - [`admin`]: user administration, over a local Unix socket while the
 //!   daemon runs or directly on the database when it does not.
+//! - [`memory`]: giving freed heap back after connections close.
 //! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
-//!
-//! - [`salt`]: the native Salt client (ZeroMQ publish, event bus, keys).
-//! - [`service`]: what the API does, with no HTTP in it: Salt job requests,
-//!   their validation, ownership, the task executor and typed outcomes.
-//! - [`tasks`]: the in-process task pool with durable records and recovery.
+//! - [`sync`]: locks used through a panic.
 
 pub mod admin;
 pub mod auth;
@@ -29,13 +35,13 @@ pub mod config;
 pub mod fuzzing;
 pub mod http;
 pub mod memory;
+pub mod pool;
 pub mod salt;
 pub mod server;
 pub mod service;
 pub mod store;
 pub mod sync;
 pub mod systemd;
-pub mod tasks;
 
 /// Seconds since the Unix epoch; every timestamp in the API and the store.
 pub fn unix_now() -> u64 {

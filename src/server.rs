@@ -20,12 +20,12 @@ use crate::auth::Auth;
 use crate::background::{Background, Shutdown};
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::pool::{self, TaskPool};
 use crate::salt::{self, Salt};
 use crate::service;
 use crate::store::{self, Store};
 use crate::sync::LockAnyway as _;
 use crate::systemd;
-use crate::tasks::{self, TaskPool};
 
 /// Why the daemon could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -160,7 +160,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         source,
     })?;
     let executor = Arc::new(service::SaltExecutor { salt: salt.clone() });
-    let settings = tasks::Settings {
+    let settings = pool::Settings {
         workers: config.task_workers,
         queue: config.task_queue,
         retention: config.task_retention,

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::{run, still_accepted, Error, JobRequest, Outcome};
+use crate::pool::{Executor, Retry, Work};
 use crate::salt::Salt;
 use crate::store::Task;
-use crate::tasks::{Executor, Retry, Work};
 
 /// Runs tasks on the Salt master; `None` when the daemon runs without one.
 pub struct SaltExecutor {

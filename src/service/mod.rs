@@ -26,10 +26,10 @@ use rmpv::Value;
 pub use error::Error;
 pub use executor::SaltExecutor;
 
+use crate::pool::{self, SubmitError, TaskPool};
 use crate::salt::{JobSpec, Salt};
 use crate::store::{self, Store, Task, TaskKind, TaskState};
 pub use crate::store::{Failure, FailureKind, Outcome};
-use crate::tasks::{self, SubmitError, TaskPool};
 
 /// The longest `?timeout=` when the daemon runs without Salt settings.
 pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -153,7 +153,7 @@ impl Service {
             timeout: job.timeout.as_secs(),
             state: TaskState::Queued,
             jid: None,
-            created_us: tasks::now_us(),
+            created_us: pool::now_us(),
             started_at: None,
             finished_at: None,
             outcome: None,

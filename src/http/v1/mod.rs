@@ -3,12 +3,16 @@
 //! call and render the answer in the v1.0 shape; the rules are in
 //! `service`, `auth` and `store`.
 
+// One file per resource. `deferred`: the task routes (`/tasks/ping...`
+// answers 202, `/tasks/status/<id>`); `history`: the caller's tasks
+// (`/jobs`). Named apart from the pool (`crate::pool`), the task records
+// (`store::tasks`) and Salt's jobs (`salt::job`).
+pub(crate) mod deferred;
 mod functions;
 mod health;
-mod jobs;
+mod history;
 mod keys;
 pub(crate) mod ping;
-pub(crate) mod tasks;
 pub(crate) mod tokens;
 mod users;
 
@@ -164,11 +168,11 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
         Call::FunctionList => functions::list(state, req).await,
         Call::PingMany => ping::many(state, req).await,
         Call::PingOne => ping::one(state, req, param).await,
-        Call::TaskPingMany => tasks::ping_many(state, req).await,
-        Call::TaskPingOne => tasks::ping_one(state, req, param).await,
-        Call::TaskStatus => tasks::status(state, req, param).await,
-        Call::JobList => jobs::list(state, req),
-        Call::JobGet => jobs::get(state, req, param),
+        Call::TaskPingMany => deferred::ping_many(state, req).await,
+        Call::TaskPingOne => deferred::ping_one(state, req, param).await,
+        Call::TaskStatus => deferred::status(state, req, param).await,
+        Call::JobList => history::list(state, req),
+        Call::JobGet => history::get(state, req, param),
     }
 }
 

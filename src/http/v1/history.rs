@@ -3,7 +3,7 @@
 use hyper::StatusCode;
 use serde::Serialize;
 
-use super::tasks::parse_id;
+use super::deferred::parse_id;
 use crate::http::body::{self, Reply};
 use crate::http::{query_param, ApiError, AppState, Req};
 use crate::service;
