@@ -1,17 +1,20 @@
 //! The daemon's settings: defaults, and the checks made before it starts.
-//! Filled from the command line (`cli`); shared read-only as `Arc<Config>`.
+//! Filled from the command line and the config file (`cli`); shared
+//! read-only as `Arc<Config>`. Plain data: nothing here reads a file or
+//! knows the Salt client.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::auth::throttle;
-use crate::salt::{self, MasterConfig};
 
 /// Where the database lives unless `--db` says otherwise.
 pub const DEFAULT_DB: &str = "/var/lib/projetyd";
 /// Where the admin socket lives unless `--admin-socket` says otherwise.
 pub const DEFAULT_ADMIN_SOCKET: &str = "/run/projetyd/admin.sock";
+/// The Salt master's config file unless `--salt-config` says otherwise.
+pub const DEFAULT_SALT_CONFIG: &str = "/etc/salt/master";
 /// The old service's address, kept so existing scripts need no change.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5000";
 
@@ -64,7 +67,9 @@ pub struct Config {
     pub salt: Option<SaltSettings>,
 }
 
-/// Where the Salt master's settings come from, and what overrides them.
+/// Where the Salt master's settings come from, and what overrides them:
+/// plain data. `salt::Setup::from_settings` reads the master's config and
+/// applies these, the one place where the two meet.
 #[derive(Debug, Clone, Default)]
 pub struct SaltSettings {
     /// The master's config file (`master.d/*.conf` beside it is read too).
@@ -85,37 +90,10 @@ pub struct SaltSettings {
 impl SaltSettings {
     pub fn new() -> SaltSettings {
         SaltSettings {
-            master_config: salt::config::DEFAULT_MASTER_CONFIG.into(),
+            master_config: DEFAULT_SALT_CONFIG.into(),
             max_timeout: Duration::from_secs(300),
             ..SaltSettings::default()
         }
-    }
-
-    /// The master's configuration with the overrides applied.
-    pub fn resolve(&self) -> Result<MasterConfig, salt::Error> {
-        let mut master = MasterConfig::load(&self.master_config)?;
-        if let Some(v) = &self.interface {
-            master.host = v.clone();
-        }
-        if let Some(v) = self.ret_port {
-            master.ret_port = v;
-        }
-        if let Some(v) = &self.sock_dir {
-            master.sock_dir = v.clone();
-        }
-        if let Some(v) = &self.cachedir {
-            master.cachedir = v.clone();
-        }
-        if let Some(v) = &self.pki_dir {
-            master.pki_dir = v.clone();
-        }
-        if let Some(v) = self.timeout {
-            master.timeout = v;
-        }
-        if let Some(v) = self.gather_job_timeout {
-            master.gather_job_timeout = v;
-        }
-        Ok(master)
     }
 }
 

@@ -131,12 +131,8 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let salt = match &config.salt {
         None => None,
         Some(settings) => {
-            let master = settings.resolve()?;
-            let options = salt::Options {
-                key_file: settings.key_file.clone(),
-                ..salt::Options::default()
-            };
-            let salt = Salt::start(master, options, &background)?;
+            let setup = salt::Setup::from_settings(settings)?;
+            let salt = Salt::start(setup.master, setup.options, &background)?;
             salt.settle(Duration::from_secs(3)).await;
             log::info!(
                 "Salt master: {}, event bus {}, pki {}",

@@ -135,7 +135,9 @@ pub fn check(settings: Serve) -> Result<(), Error> {
     match &config.salt {
         None => println!("# without a Salt master"),
         Some(salt) => {
-            let master = salt.resolve().map_err(|err| Error::Settings(err.to_string()))?;
+            let setup =
+                crate::salt::Setup::from_settings(salt).map_err(|err| Error::Settings(err.to_string()))?;
+            let master = &setup.master;
             println!(
                 "# Salt master (from {} and the salt-* settings): request server {}, event bus {}, \
                  pki {}, cachedir {}, key file {}, timeout {} s, gather-job-timeout {} s",
@@ -144,10 +146,7 @@ pub fn check(settings: Serve) -> Result<(), Error> {
                 master.event_socket().display(),
                 master.pki_dir.display(),
                 master.cachedir.display(),
-                salt.key_file
-                    .clone()
-                    .unwrap_or_else(|| master.key_file())
-                    .display(),
+                setup.key_file().display(),
                 master.timeout.as_secs(),
                 master.gather_job_timeout.as_secs(),
             );

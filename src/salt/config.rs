@@ -10,7 +10,7 @@ use yaml_rust2::{Yaml, YamlLoader};
 use super::Error;
 
 /// Where a stock master keeps its configuration.
-pub const DEFAULT_MASTER_CONFIG: &str = "/etc/salt/master";
+pub const DEFAULT_MASTER_CONFIG: &str = crate::config::DEFAULT_SALT_CONFIG;
 
 /// The master settings projetyd uses.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -73,6 +73,58 @@ impl Default for Options {
     }
 }
 
+/// The Salt client's settings, settled: the master's own config file
+/// (`/etc/salt/master` and `master.d/*.conf`, with `root_dir` rules) with
+/// projetyd's `salt-*` overrides applied, and the client's options. The one
+/// place where the two meet; `config::SaltSettings` is only data.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub master: MasterConfig,
+    pub options: Options,
+}
+
+impl Setup {
+    /// Reads the master's config that `settings` names and applies the
+    /// overrides.
+    pub fn from_settings(settings: &crate::config::SaltSettings) -> Result<Setup, Error> {
+        let mut master = MasterConfig::load(&settings.master_config)?;
+        if let Some(v) = &settings.interface {
+            master.host = v.clone();
+        }
+        if let Some(v) = settings.ret_port {
+            master.ret_port = v;
+        }
+        if let Some(v) = &settings.sock_dir {
+            master.sock_dir = v.clone();
+        }
+        if let Some(v) = &settings.cachedir {
+            master.cachedir = v.clone();
+        }
+        if let Some(v) = &settings.pki_dir {
+            master.pki_dir = v.clone();
+        }
+        if let Some(v) = settings.timeout {
+            master.timeout = v;
+        }
+        if let Some(v) = settings.gather_job_timeout {
+            master.gather_job_timeout = v;
+        }
+        let options = Options {
+            key_file: settings.key_file.clone(),
+            ..Options::default()
+        };
+        Ok(Setup { master, options })
+    }
+
+    /// The master's key file: the override, or the one its config implies.
+    pub fn key_file(&self) -> PathBuf {
+        self.options
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.master.key_file())
+    }
+}
+
 /// Whether the master answered its last health check.
 #[derive(Debug, Clone)]
 enum Reachable {

@@ -344,3 +344,41 @@ fn a_config_file_sets_what_the_flags_do_not() {
     let log = server.log();
     assert!(log.contains("line 3: unknown field `max-conections`"), "{log}");
 }
+
+/// `serve --check`: prints the settings in effect (defaults, file, flags)
+/// and exits 0 when they are valid, non-zero with the reason when not.
+#[test]
+fn serve_check_prints_the_effective_settings_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("projetyd.toml");
+    std::fs::write(&file, "task-workers = 3\nno-salt = true\n").unwrap();
+    let check = |extra: &[&str]| {
+        std::process::Command::new(crate::common::BIN)
+            .args(["serve", "--config", file.to_str().unwrap(), "--check"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["--max-wait", "7"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "task-workers = 3",
+        "max-wait = 7",
+        "body-limit = 65536",
+        "no-salt = true",
+        "# the settings are valid",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line:?} missing from:\n{text}");
+    }
+    let out = check(&["--token-lifetime", "100", "--max-token-lifetime", "10"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid settings"),
+        "{out:?}"
+    );
+}
