@@ -23,15 +23,10 @@
 //! `target/bench-results/salt_ping.json`.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use projetyd::salt::{JobSpec, MasterConfig, Options, Salt};
 use rmpv::Value;
 use serde_json::json;
@@ -40,16 +35,15 @@ use serde_json::json;
 mod common;
 use common::{env_number, lab_var, load_average, read_lab, target_dir, BoxError, Result};
 
-const BIN: &str = env!("CARGO_BIN_EXE_projetyd");
+#[path = "support/daemon.rs"]
+mod daemon;
+use daemon::{round, Conn, Daemon, Stats};
 const ONE: [&str; 1] = ["minion-1"];
 const THREE: [&str; 3] = ["minion-1", "minion-2", "minion-3"];
 /// Calls made (and not timed) before each sequential series.
 const WARMUP: usize = 20;
 /// Concurrency levels of part (c).
 const LEVELS: [usize; 2] = [16, 64];
-/// How long the daemon may take to start, a call may take, and so on:
-/// bounds on hangs, not measurements.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 fn main() -> Result<()> {
     let Some(lab_env) = std::env::var_os("PROJETYD_SALT_LAB") else {
@@ -70,7 +64,7 @@ fn main() -> Result<()> {
         load_average()
     );
 
-    let mut daemon = Daemon::start(&master_config)?;
+    let mut daemon = Daemon::start(&master_config, &[])?;
     let result = measure(&master_config, &daemon, n, duration);
     daemon.stop();
     let (floor, through) = result?;
@@ -113,7 +107,7 @@ fn measure(master_config: &Path, daemon: &Daemon, n: usize, duration: Duration) 
                     }
                 } else {
                     let start = Instant::now();
-                    let result = daemon.ping(conn, path, body, targets);
+                    let result = ping(daemon, conn, path, body, targets);
                     if timed {
                         through.record(start, result, path);
                     }
@@ -125,13 +119,13 @@ fn measure(master_config: &Path, daemon: &Daemon, n: usize, duration: Duration) 
     let (floor_one, through_one) = pairs(&ONE, "/api/v1.0/ping/minion-1", b"", &mut conn);
     let body = serde_json::to_vec(&json!({ "target": THREE }))?;
     let (floor_three, through_three) = pairs(&THREE, "/api/v1.0/ping", &body, &mut conn);
-    let own = daemon.own_cost(&mut conn, n * 10);
+    let own = own_cost(daemon, &mut conn, n * 10);
 
     let mut floor_loads = Vec::new();
     let mut through_loads = Vec::new();
     for clients in LEVELS {
         floor_loads.push(runtime.block_on(direct_load(&salt, clients, duration)));
-        through_loads.push(daemon.http_load(clients, duration));
+        through_loads.push(http_load(daemon, clients, duration));
     }
     drop(salt);
     runtime.shutdown_timeout(Duration::from_secs(5));
@@ -153,48 +147,6 @@ fn measure(master_config: &Path, daemon: &Daemon, n: usize, duration: Duration) 
 // ---------------------------------------------------------------------------
 // Results
 // ---------------------------------------------------------------------------
-
-/// Latency percentiles of one series, in milliseconds.
-#[derive(Debug, Clone, Copy, Default)]
-struct Stats {
-    count: usize,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
-    mean: f64,
-}
-
-impl Stats {
-    fn of(samples: &[Duration]) -> Stats {
-        if samples.is_empty() {
-            return Stats::default();
-        }
-        let mut ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-        ms.sort_by(f64::total_cmp);
-        // Nearest rank.
-        let rank = |p: f64| ms[((p / 100.0 * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
-        Stats {
-            count: ms.len(),
-            p50: rank(50.0),
-            p90: rank(90.0),
-            p99: rank(99.0),
-            max: ms[ms.len() - 1],
-            mean: ms.iter().sum::<f64>() / ms.len() as f64,
-        }
-    }
-
-    fn json(&self) -> serde_json::Value {
-        json!({
-            "count": self.count, "p50_ms": round(self.p50), "p90_ms": round(self.p90),
-            "p99_ms": round(self.p99), "max_ms": round(self.max), "mean_ms": round(self.mean),
-        })
-    }
-}
-
-fn round(ms: f64) -> f64 {
-    (ms * 1000.0).round() / 1000.0
-}
 
 /// One sequential series: latencies and what went wrong.
 #[derive(Debug, Default)]
@@ -467,296 +419,78 @@ async fn direct_load(salt: &Arc<Salt>, clients: usize, duration: Duration) -> Lo
 // ---------------------------------------------------------------------------
 
 /// A `projetyd serve` child in a private temporary directory.
-struct Daemon {
-    dir: tempfile::TempDir,
-    child: Option<Child>,
-    addr: SocketAddr,
-    /// `Bearer <token>`.
-    bearer: String,
+/// One call; `Ok(true)` when the answer is 200 with `true` for every
+/// minion in `expect`.
+fn ping(daemon: &Daemon, conn: &mut Conn, path: &str, body: &[u8], expect: &[&str]) -> Result<bool, String> {
+    let (status, reply) = conn
+        .request("POST", path, &daemon.bearer, body)
+        .map(|reply| (reply.status, reply.body))
+        .map_err(|e| format!("io: {e}"))?;
+    if status != 200 {
+        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&reply)));
+    }
+    let reply: serde_json::Value = serde_json::from_slice(&reply).map_err(|e| format!("bad JSON: {e}"))?;
+    Ok(expect.iter().all(|m| reply[*m] == serde_json::Value::Bool(true)))
 }
 
-impl Daemon {
-    fn start(master_config: &Path) -> Result<Daemon> {
-        let dir = tempfile::Builder::new().prefix("projetyd-bench-").tempdir()?;
-        let notify_path = dir.path().join("notify.sock");
-        let notify = UnixDatagram::bind(&notify_path)?;
-        notify.set_read_timeout(Some(Duration::from_millis(200)))?;
-        let log = std::fs::File::create(dir.path().join("daemon.log"))?;
-        let child = Command::new(BIN)
-            .arg("serve")
-            .args(["--listen", "127.0.0.1:0"])
-            .arg("--db")
-            .arg(dir.path().join("db"))
-            .arg("--admin-socket")
-            .arg(dir.path().join("admin.sock"))
-            .arg("--salt-config")
-            .arg(master_config)
-            .env("NOTIFY_SOCKET", &notify_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let mut daemon = Daemon {
-            dir,
-            child: Some(child),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            bearer: String::new(),
-        };
-        match daemon.ready(&notify).and_then(|()| daemon.login()) {
-            Ok(()) => Ok(daemon),
-            Err(err) => {
-                let log = std::fs::read_to_string(daemon.dir.path().join("daemon.log")).unwrap_or_default();
-                daemon.stop();
-                Err(format!("the daemon did not start: {err}; its log:\n{log}").into())
-            }
-        }
-    }
-
-    /// Waits for `READY=1` and reads the bound address from `STATUS=`.
-    fn ready(&mut self, notify: &UnixDatagram) -> Result<()> {
-        let deadline = Instant::now() + PATIENCE;
-        let mut buf = [0u8; 4096];
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    self.child = None;
-                    return Err(format!("exited with {status}").into());
-                }
-            }
-            let Ok(len) = notify.recv(&mut buf) else { continue };
-            let message = String::from_utf8_lossy(&buf[..len]);
-            if !message.lines().any(|l| l == "READY=1") {
-                continue;
-            }
-            let addr = message
-                .lines()
-                .find_map(|l| l.strip_prefix("STATUS=listening on "))
-                .ok_or_else(|| format!("READY=1 without an address: {message:?}"))?;
-            self.addr = addr.trim().parse()?;
-            return Ok(());
-        }
-        Err(format!("not ready within {PATIENCE:?}").into())
-    }
-
-    /// `adduser bench`, then a token for it.
-    fn login(&mut self) -> Result<()> {
-        let out = Command::new(BIN)
-            .arg("adduser")
-            .arg("--db")
-            .arg(self.dir.path().join("db"))
-            .arg("--admin-socket")
-            .arg(self.dir.path().join("admin.sock"))
-            .arg("bench")
-            .output()?;
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let password = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("User bench created with password "))
-            .ok_or_else(|| {
-                format!(
-                    "adduser said {stdout:?}, {:?}",
-                    String::from_utf8_lossy(&out.stderr)
-                )
-            })?
-            .trim()
-            .to_owned();
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{password}"));
-        let mut conn = Conn::new(self.addr);
-        let (status, body) = conn.post("/api/v1.0/tokens", &format!("Basic {basic}"), b"")?;
-        if status != 200 {
-            return Err(format!("POST /tokens: {status} {}", String::from_utf8_lossy(&body)).into());
-        }
-        let reply: serde_json::Value = serde_json::from_slice(&body)?;
-        let token = reply["token"].as_str().ok_or("POST /tokens answered no token")?;
-        self.bearer = format!("Bearer {token}");
-        Ok(())
-    }
-
-    /// One call; `Ok(true)` when the answer is 200 with `true` for every
-    /// minion in `expect`.
-    fn ping(&self, conn: &mut Conn, path: &str, body: &[u8], expect: &[&str]) -> Result<bool, String> {
-        let (status, reply) = conn
-            .post(path, &self.bearer, body)
-            .map_err(|e| format!("io: {e}"))?;
-        if status != 200 {
-            return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&reply)));
-        }
-        let reply: serde_json::Value =
-            serde_json::from_slice(&reply).map_err(|e| format!("bad JSON: {e}"))?;
-        Ok(expect.iter().all(|m| reply[*m] == serde_json::Value::Bool(true)))
-    }
-
-    /// `n` calls of `POST /ping/<id that is not a key>`: everything the
-    /// daemon does on a ping except the Salt job.
-    fn own_cost(&self, conn: &mut Conn, n: usize) -> Series {
-        let path = "/api/v1.0/ping/bench-no-such-minion";
-        let mut series = Series::default();
-        for i in 0..WARMUP + n {
-            let start = Instant::now();
-            let result = match conn.post(path, &self.bearer, b"") {
-                Ok((404, body)) if String::from_utf8_lossy(&body).contains("not an accepted key") => Ok(true),
-                Ok((status, body)) => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
-                Err(err) => Err(format!("io: {err}")),
-            };
-            if i >= WARMUP {
-                series.record(start, result, path);
-            }
-        }
-        series
-    }
-
-    /// `clients` threads, each with its own keep-alive connection, calling
-    /// `POST /ping/minion-<i%3+1>` back to back for `duration`.
-    fn http_load(&self, clients: usize, duration: Duration) -> Load {
+/// `n` calls of `POST /ping/<id that is not a key>`: everything the
+/// daemon does on a ping except the Salt job.
+fn own_cost(daemon: &Daemon, conn: &mut Conn, n: usize) -> Series {
+    let path = "/api/v1.0/ping/bench-no-such-minion";
+    let mut series = Series::default();
+    for i in 0..WARMUP + n {
         let start = Instant::now();
-        let deadline = start + duration;
-        let mut total = Load {
-            clients,
-            ..Load::default()
+        let result = match conn
+            .request("POST", path, &daemon.bearer, b"")
+            .map(|r| (r.status, r.body))
+        {
+            Ok((404, body)) if String::from_utf8_lossy(&body).contains("not an accepted key") => Ok(true),
+            Ok((status, body)) => Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body))),
+            Err(err) => Err(format!("io: {err}")),
         };
-        let loads: Vec<Load> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..clients)
-                .map(|i| {
-                    scope.spawn(move || {
-                        let minion = THREE[i % 3];
-                        let path = format!("/api/v1.0/ping/{minion}");
-                        let mut conn = Conn::new(self.addr);
-                        let mut load = Load::default();
-                        while Instant::now() < deadline {
-                            let t = Instant::now();
-                            match self.ping(&mut conn, &path, b"", &[minion]) {
-                                Ok(all) => {
-                                    load.samples.push(t.elapsed());
-                                    load.falses += usize::from(!all);
-                                }
-                                Err(err) => load.error(err),
+        if i >= WARMUP {
+            series.record(start, result, path);
+        }
+    }
+    series
+}
+
+/// `clients` threads, each with its own keep-alive connection, calling
+/// `POST /ping/minion-<i%3+1>` back to back for `duration`.
+fn http_load(daemon: &Daemon, clients: usize, duration: Duration) -> Load {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut total = Load {
+        clients,
+        ..Load::default()
+    };
+    let loads: Vec<Load> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|i| {
+                scope.spawn(move || {
+                    let minion = THREE[i % 3];
+                    let path = format!("/api/v1.0/ping/{minion}");
+                    let mut conn = Conn::new(daemon.addr);
+                    let mut load = Load::default();
+                    while Instant::now() < deadline {
+                        let t = Instant::now();
+                        match ping(daemon, &mut conn, &path, b"", &[minion]) {
+                            Ok(all) => {
+                                load.samples.push(t.elapsed());
+                                load.falses += usize::from(!all);
                             }
+                            Err(err) => load.error(err),
                         }
-                        load
-                    })
+                    }
+                    load
                 })
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        total.elapsed = start.elapsed();
-        for load in loads {
-            total.merge(load);
-        }
-        total
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    total.elapsed = start.elapsed();
+    for load in loads {
+        total.merge(load);
     }
-
-    /// Kills the daemon (by its pid) and reaps it.
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-// ---------------------------------------------------------------------------
-// A minimal HTTP/1.1 client: keep-alive, Content-Length framing
-// ---------------------------------------------------------------------------
-
-struct Conn {
-    addr: SocketAddr,
-    stream: Option<TcpStream>,
-    buf: Vec<u8>,
-}
-
-impl Conn {
-    fn new(addr: SocketAddr) -> Conn {
-        Conn {
-            addr,
-            stream: None,
-            buf: Vec::with_capacity(4096),
-        }
-    }
-
-    /// `POST path` with `Authorization: auth` and `body`; the status and
-    /// the body of the answer. Reconnects when the daemon closed the
-    /// connection; a failed exchange drops it.
-    fn post(&mut self, path: &str, auth: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        let result = self.exchange(path, auth, body);
-        if result.is_err() {
-            self.stream = None;
-        }
-        result
-    }
-
-    fn exchange(&mut self, path: &str, auth: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-        if self.stream.is_none() {
-            let stream = TcpStream::connect_timeout(&self.addr, PATIENCE)?;
-            stream.set_nodelay(true)?;
-            stream.set_read_timeout(Some(PATIENCE))?;
-            stream.set_write_timeout(Some(PATIENCE))?;
-            self.stream = Some(stream);
-            self.buf.clear();
-        }
-        let Some(stream) = self.stream.as_mut() else {
-            unreachable!("connected just above")
-        };
-        let mut request = format!(
-            "POST {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: {auth}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
-            body.len()
-        )
-        .into_bytes();
-        request.extend_from_slice(body);
-        stream.write_all(&request)?;
-
-        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
-        let mut chunk = [0u8; 8192];
-        let head_end = loop {
-            if let Some(pos) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break pos + 4;
-            }
-            let got = stream.read(&mut chunk)?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..got]);
-        };
-        let head = std::str::from_utf8(&self.buf[..head_end]).map_err(|_| bad("head is not UTF-8"))?;
-        let mut lines = head.split("\r\n");
-        let status: u16 = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad("bad status line"))?;
-        let mut length = 0;
-        let mut close = false;
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse().map_err(|_| bad("bad Content-Length"))?;
-            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close") {
-                close = true;
-            }
-        }
-        while self.buf.len() < head_end + length {
-            let got = stream.read(&mut chunk)?;
-            if got == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            self.buf.extend_from_slice(&chunk[..got]);
-        }
-        let body = self.buf[head_end..head_end + length].to_vec();
-        self.buf.drain(..head_end + length);
-        if close {
-            self.stream = None;
-        }
-        Ok((status, body))
-    }
+    total
 }

@@ -390,6 +390,7 @@ pub struct Stats {
     pub p90: f64,
     pub p99: f64,
     pub max: f64,
+    pub mean: f64,
 }
 
 impl Stats {
@@ -406,13 +407,14 @@ impl Stats {
             p90: rank(90.0),
             p99: rank(99.0),
             max: ms[ms.len() - 1],
+            mean: ms.iter().sum::<f64>() / ms.len() as f64,
         }
     }
 
     pub fn json(&self) -> serde_json::Value {
         json!({
             "count": self.count, "p50_ms": round(self.p50), "p90_ms": round(self.p90),
-            "p99_ms": round(self.p99), "max_ms": round(self.max),
+            "p99_ms": round(self.p99), "max_ms": round(self.max), "mean_ms": round(self.mean),
         })
     }
 }
