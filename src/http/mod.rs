@@ -114,31 +114,20 @@ pub async fn handle(state: AppState, peer: SocketAddr, req: Request<Incoming>) -
 /// (`-` when none did).
 async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> (&'static str, Reply) {
     let (parts, body) = req.into_parts();
+    // 404 first, then a bad Host (400), then 405: all before the body.
     let found = route::find(v1::TABLE, &parts.method, parts.uri.path());
-    if let route::Found::NotFound = found {
-        return (
-            "-",
-            ApiError::NotFound("invalid resource URI".into()).into_response(),
-        );
-    }
-    // HTTP/1.1 requires one Host, and Location URLs are built from it.
-    let hosts = parts.headers.get_all(hyper::header::HOST).iter().count();
-    if parts.version == hyper::Version::HTTP_11 && hosts != 1 {
-        let err = ApiError::BadRequest(format!(
-            "an HTTP/1.1 request needs exactly one Host header ({hosts} sent)"
-        ));
-        return ("-", unread_body(&parts, err.into_response()));
-    }
-    let (endpoint, params) = match found {
-        route::Found::Endpoint(endpoint, params) => (endpoint, params),
-        route::Found::NotFound => unreachable!("answered above"),
-        route::Found::MethodNotAllowed(allow) => {
-            let err = ApiError::MethodNotAllowed {
-                method: parts.method.to_string(),
-                allow,
-            };
-            return ("-", unread_body(&parts, err.into_response()));
-        }
+    let refused = match (found, host_error(&parts)) {
+        (route::Found::NotFound, _) => Err(ApiError::NotFound("invalid resource URI".into())),
+        (_, Some(err)) => Err(err),
+        (route::Found::MethodNotAllowed(allow), None) => Err(ApiError::MethodNotAllowed {
+            method: parts.method.to_string(),
+            allow,
+        }),
+        (route::Found::Endpoint(endpoint, params), None) => Ok((endpoint, params)),
+    };
+    let (endpoint, params) = match refused {
+        Ok(found) => found,
+        Err(err) => return ("-", unread_body(&parts, err.into_response())),
     };
     let answer = async {
         // Authenticate before the body is read: an unauthenticated
@@ -166,6 +155,16 @@ async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> 
     };
     let reply = answer.await.unwrap_or_else(ApiError::into_response);
     (endpoint.name, reply)
+}
+
+/// HTTP/1.1 requires one `Host`, and `Location` URLs are built from it.
+fn host_error(parts: &hyper::http::request::Parts) -> Option<ApiError> {
+    let hosts = parts.headers.get_all(hyper::header::HOST).iter().count();
+    (parts.version == hyper::Version::HTTP_11 && hosts != 1).then(|| {
+        ApiError::BadRequest(format!(
+            "an HTTP/1.1 request needs exactly one Host header ({hosts} sent)"
+        ))
+    })
 }
 
 /// `response`, closing the connection if the request announced a body that
