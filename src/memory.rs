@@ -7,8 +7,10 @@
 //! allocation above the freed ones pins them (benches/hostile.rs measured
 //! 30–58 MiB kept after such bursts, from 9 MiB at rest). `malloc_trim(0)`
 //! walks every arena and hands the free pages back with `madvise`. The
-//! server calls [`release`] a little while after connections have closed
-//! (see `server::run`), never on a request's path.
+//! server runs [`release_after_closes`] as one of its background loops
+//! (`server::serve`; `server::run` counts the closed connections), so
+//! [`release`] is called a little while after connections have closed,
+//! never on a request's path.
 //!
 //! This is the crate's only unsafe code: one FFI call that takes no
 //! pointers. jemalloc and mimalloc, which purge by themselves, were
@@ -59,7 +61,7 @@ impl Closed {
 
 /// Every [`RELEASE_AFTER`], if connections closed since the last look,
 /// gives their memory back ([`release`], on a blocking thread). Runs until
-/// dropped or aborted.
+/// its `Background` stops it.
 pub async fn release_after_closes(closed: Closed) {
     let mut every = tokio::time::interval(RELEASE_AFTER);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
