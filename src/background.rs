@@ -39,6 +39,19 @@ impl Background {
         });
     }
 
+    /// Runs `work` to its end, even past [`Background::stop`], which waits
+    /// for it like any loop: for work that must not be cut halfway (an
+    /// admin command being answered).
+    pub fn spawn_to_end<F>(&self, name: &'static str, work: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(async move {
+            work.await;
+            log::debug!("background {name}: ended");
+        });
+    }
+
     /// How many loops are still running.
     pub fn running(&self) -> usize {
         self.tracker.len()
@@ -101,6 +114,20 @@ mod tests {
         assert_eq!(background.running(), 0);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(ticks.load(Ordering::Relaxed), 6, "no tick after stop");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_waits_for_work_that_runs_to_its_end() {
+        let background = Background::new();
+        let done = Arc::new(AtomicUsize::new(0));
+        let seen = done.clone();
+        background.spawn_to_end("command", async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            seen.fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(!background.stop(Duration::from_secs(1)).await, "still running");
+        assert!(background.stop(Duration::from_secs(2)).await);
+        assert_eq!(done.load(Ordering::Relaxed), 1, "not cut short");
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,7 +10,7 @@ use rmpv::Value;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::http::{self, ApiError, Req};
-use crate::salt::{self, job::Return, MasterConfig};
+use crate::salt::{self, MasterConfig, Return};
 use crate::store::{self, codec, Task, Token, User};
 
 /// A request path looked up in the v1.0 route table: the pattern it

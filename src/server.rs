@@ -191,8 +191,8 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     // daemon that no longer serves).
     let admin_loop = Background::new();
     admin_loop.spawn("admin socket", {
-        let store = store.clone();
-        async move { admin.serve(store).await }
+        let (store, connections) = (store.clone(), admin_loop.clone());
+        async move { admin.serve(store, connections).await }
     });
     background.spawn("housekeeping", housekeeping(state.auth.clone()));
     background.spawn("store doctor", store_doctor(store.clone(), pool.clone()));

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::{UnixListener, UnixStream};
 
 use super::{execute, FailKind, Reply, Request};
+use crate::background::Background;
 use crate::store::Store;
 
 /// Longest request line accepted (requests are a few dozen bytes).
@@ -59,14 +60,16 @@ pub fn bind(path: &Path) -> io::Result<AdminSocket> {
 }
 
 impl AdminSocket {
-    /// Serves requests until the returned future is dropped.
-    pub async fn serve(&self, store: Store) {
+    /// Serves requests until the returned future is dropped. Each
+    /// connection runs in `connections`, to its end: stopping it waits for
+    /// the commands being answered.
+    pub async fn serve(&self, store: Store, connections: Background) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
                     let store = store.clone();
                     let owner = self.owner;
-                    tokio::spawn(async move {
+                    connections.spawn_to_end("admin connection", async move {
                         if let Err(err) = connection(stream, store, owner).await {
                             log::warn!("admin connection failed: {err}");
                         }

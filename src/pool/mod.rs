@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify, Semaphore};
 
+use crate::background::Background;
 use crate::store::{self, Failure, FailureKind, Outcome, Store, Task, TaskState};
 use crate::sync::LockAnyway as _;
 use crate::unix_now;
@@ -98,6 +99,10 @@ pub struct TaskPool {
     /// Permits for running tasks; shutdown takes them all to know when
     /// running tasks are done.
     workers: Arc<Semaphore>,
+    /// Where each running task is spawned: stopping it (after
+    /// [`TaskPool::shutdown`]'s grace) ends the tasks still running, which
+    /// the next start recovers.
+    background: Background,
     accepting: AtomicBool,
     /// Wakes the dispatcher for shutdown.
     stop: Notify,
@@ -119,11 +124,12 @@ impl TaskPool {
         store: Store,
         executor: Arc<dyn Executor>,
         settings: Settings,
-        background: &crate::background::Background,
+        background: &Background,
     ) -> Result<Arc<TaskPool>, store::Error> {
         let (queue, receiver) = mpsc::channel(settings.queue.max(1));
         let pool = Arc::new(TaskPool {
             workers: Arc::new(Semaphore::new(settings.workers.max(1))),
+            background: background.clone(),
             commit: commit::GroupCommit::start(store.clone(), background),
             store,
             executor,
@@ -245,7 +251,7 @@ impl TaskPool {
                 () = self.stop.notified() => return,
             };
             let pool = self.clone();
-            tokio::spawn(async move {
+            self.background.spawn("task", async move {
                 pool.run(id, Start::New).await;
                 drop(permit);
             });
@@ -295,7 +301,7 @@ impl TaskPool {
     fn spawn_outside_queue(self: &Arc<TaskPool>, id: [u8; 16], start: Start) {
         let pool = self.clone();
         let workers = self.workers.clone();
-        tokio::spawn(async move {
+        self.background.spawn("task", async move {
             let Ok(_permit) = workers.acquire_owned().await else {
                 return;
             };

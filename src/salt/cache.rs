@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ring::digest;
 
-use super::job::Return;
+use super::outcome::Return;
 use super::wire;
 
 /// The cache directory of `jid`.

@@ -11,6 +11,7 @@ use rmpv::Value;
 use tokio::time::Instant;
 
 use super::events::Subscription;
+use super::outcome::{JobOutcome, Return};
 use super::wire::{self, Event};
 use super::{cache, Error, Salt};
 
@@ -45,38 +46,6 @@ impl JobSpec {
             attach: false,
         }
     }
-}
-
-/// One minion's answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Return {
-    pub value: Value,
-    pub retcode: i64,
-    pub success: bool,
-}
-
-impl Return {
-    pub(crate) fn from_data(data: &Value) -> Return {
-        Return {
-            value: wire::get(data, "return").cloned().unwrap_or(Value::Nil),
-            retcode: wire::get(data, "retcode").and_then(Value::as_i64).unwrap_or(0),
-            success: wire::get(data, "success")
-                .and_then(Value::as_bool)
-                .unwrap_or(true),
-        }
-    }
-}
-
-/// How a job ended.
-#[derive(Debug, Clone, Default)]
-pub struct JobOutcome {
-    pub jid: String,
-    /// Minions that returned, with their answers.
-    pub returns: BTreeMap<String, Return>,
-    /// Targets the master has no accepted key for.
-    pub missing: Vec<String>,
-    /// Expected minions that never returned (down, or lost the job).
-    pub silent: Vec<String>,
 }
 
 /// A `saltutil.find_job` round in progress.

@@ -8,6 +8,7 @@ pub mod config;
 mod events;
 pub mod job;
 pub mod keys;
+pub mod outcome;
 mod req;
 pub mod wire;
 
@@ -21,8 +22,9 @@ use crate::sync::LockAnyway as _;
 use rmpv::Value;
 
 pub use config::MasterConfig;
-pub use job::{JobOutcome, JobSpec};
+pub use job::JobSpec;
 pub use keys::KeyList;
+pub use outcome::{JobOutcome, Return};
 
 /// What can go wrong talking to Salt. Never carries the master's key.
 #[derive(Debug, Clone, thiserror::Error)]
