@@ -54,12 +54,6 @@
 #[path = "support/fake_salt.rs"]
 mod fake_salt;
 
-#[path = "support/common.rs"]
-mod common;
-
-#[path = "support/daemon.rs"]
-mod daemon;
-
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,9 +65,10 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-use common::{env_number, load_average, target_dir, Result};
-use daemon::{proc_status, round, Conn, Daemon, Sampler, Stats};
 use fake_salt::FakeSalt;
+use projetyd_testkit::bench::{env_number, load_average, target_dir, BenchDaemon, Result};
+use projetyd_testkit::http::Client;
+use projetyd_testkit::measure::{proc_status, round, Sampler, Stats};
 
 /// The longest a hostile connection is kept up by the bench.
 const HOLD: Duration = Duration::from_secs(90);
@@ -173,7 +168,7 @@ fn main() -> Result<()> {
     if connections {
         let mut rows = Vec::new();
         for kind in settings.kinds.iter().copied() {
-            let mut daemon = Daemon::start(&fake.config, &settings.daemon_args)?;
+            let mut daemon = BenchDaemon::start(&fake.config, &settings.daemon_args)?;
             let outcome = daemon
                 .wait_for_salt()
                 .and_then(|()| runtime.block_on(hostile_connections(&daemon, &settings, kind)));
@@ -187,7 +182,7 @@ fn main() -> Result<()> {
     if logins {
         let mut floods = Vec::new();
         for flood in [Flood::OneAddress, Flood::ManyAddresses, Flood::NameSpray] {
-            let mut daemon = Daemon::start(&fake.config, &settings.daemon_args)?;
+            let mut daemon = BenchDaemon::start(&fake.config, &settings.daemon_args)?;
             let outcome = runtime.block_on(login_flood(&daemon, &settings, flood));
             let tail = daemon.log_tail(20);
             daemon.stop();
@@ -284,7 +279,7 @@ impl Row {
     }
 }
 
-async fn hostile_connections(daemon: &Daemon, settings: &Settings, kind: Kind) -> Result<Row> {
+async fn hostile_connections(daemon: &BenchDaemon, settings: &Settings, kind: Kind) -> Result<Row> {
     println!("  {}: {} connections ...", kind.name(), settings.connections);
     let rss_before_kb = proc_status(daemon.pid, "VmRSS").unwrap_or(0);
     let normal = Normal::start(daemon);
@@ -447,13 +442,13 @@ struct Seen {
 }
 
 impl Normal {
-    fn start(daemon: &Daemon) -> Normal {
+    fn start(daemon: &BenchDaemon) -> Normal {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (flag, record) = (stop.clone(), seen.clone());
         let (addr, bearer) = (daemon.addr, daemon.bearer.clone());
         let thread = std::thread::spawn(move || {
-            let mut conn = Conn::new(addr);
+            let mut conn = Client::new(addr);
             while !flag.load(Ordering::Relaxed) {
                 let sent = Instant::now();
                 let result = conn.request("GET", "/api/v1.0/users", &bearer, b"");
@@ -584,7 +579,7 @@ impl FloodOutcome {
     }
 }
 
-async fn login_flood(daemon: &Daemon, settings: &Settings, flood: Flood) -> Result<FloodOutcome> {
+async fn login_flood(daemon: &BenchDaemon, settings: &Settings, flood: Flood) -> Result<FloodOutcome> {
     println!("  login flood, {}: {} clients ...", flood.name(), settings.flood);
     let basic = |name: &str, password: &str| {
         format!(
@@ -597,7 +592,7 @@ async fn login_flood(daemon: &Daemon, settings: &Settings, flood: Flood) -> Resu
     let legit_once = |good: String| {
         tokio::task::spawn_blocking(move || {
             let sent = Instant::now();
-            let reply = Conn::new(addr).request("POST", "/api/v1.0/tokens?expiration=60", &good, b"");
+            let reply = Client::new(addr).request("POST", "/api/v1.0/tokens?expiration=60", &good, b"");
             (sent.elapsed(), reply.map(|r| r.status).unwrap_or(0))
         })
     };

@@ -31,13 +31,10 @@ use projetyd::salt::{JobSpec, MasterConfig, Options, Salt};
 use rmpv::Value;
 use serde_json::json;
 
-#[path = "support/common.rs"]
-mod common;
-use common::{env_number, lab_var, load_average, read_lab, target_dir, BoxError, Result};
-
-#[path = "support/daemon.rs"]
-mod daemon;
-use daemon::{round, Conn, Daemon, Stats};
+use projetyd_testkit::bench::{env_number, load_average, target_dir, BenchDaemon, BoxError, Result};
+use projetyd_testkit::http::Client;
+use projetyd_testkit::lab::LabEnv;
+use projetyd_testkit::measure::{round, Stats};
 const ONE: [&str; 1] = ["minion-1"];
 const THREE: [&str; 3] = ["minion-1", "minion-2", "minion-3"];
 /// Calls made (and not timed) before each sequential series.
@@ -50,9 +47,9 @@ fn main() -> Result<()> {
         println!("salt_ping: SKIPPED: no Salt lab (set PROJETYD_SALT_LAB=<lab dir>/lab.env)");
         return Ok(());
     };
-    let lab = read_lab(Path::new(&lab_env))?;
-    let master_config = PathBuf::from(lab_var(&lab, "SALT_LAB_MASTER_CONFIG")?);
-    let version = lab_var(&lab, "SALT_LAB_VERSION")?.to_owned();
+    let lab = LabEnv::read(Path::new(&lab_env))?;
+    let master_config = PathBuf::from(lab.var("SALT_LAB_MASTER_CONFIG")?);
+    let version = lab.var("SALT_LAB_VERSION")?.to_owned();
     let n = env_number("BENCH_N", 200)?;
     let secs = env_number("BENCH_SECS", 10)?;
     let duration = Duration::from_secs(secs as u64);
@@ -64,7 +61,7 @@ fn main() -> Result<()> {
         load_average()
     );
 
-    let mut daemon = Daemon::start(&master_config, &[])?;
+    let mut daemon = BenchDaemon::start(&master_config, &[])?;
     let result = measure(&master_config, &daemon, n, duration);
     daemon.stop();
     let (floor, through) = result?;
@@ -74,7 +71,12 @@ fn main() -> Result<()> {
 /// Everything, with the daemon running. The sequential series alternate
 /// floor and daemon calls one by one (which goes first alternates too), so
 /// that the master's drift over the run weighs on both alike.
-fn measure(master_config: &Path, daemon: &Daemon, n: usize, duration: Duration) -> Result<(Floor, Through)> {
+fn measure(
+    master_config: &Path,
+    daemon: &BenchDaemon,
+    n: usize,
+    duration: Duration,
+) -> Result<(Floor, Through)> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let salt = runtime.block_on(async {
         let salt = Salt::start(
@@ -89,8 +91,8 @@ fn measure(master_config: &Path, daemon: &Daemon, n: usize, duration: Duration) 
     // Both clients fetch the function list once at start; let those jobs
     // end before timing anything.
     std::thread::sleep(Duration::from_secs(2));
-    let mut conn = Conn::new(daemon.addr);
-    let pairs = |targets: &[&str], path: &str, body: &[u8], conn: &mut Conn| {
+    let mut conn = Client::new(daemon.addr);
+    let pairs = |targets: &[&str], path: &str, body: &[u8], conn: &mut Client| {
         let spec = spec(targets);
         let mut floor = Series::default();
         let mut through = Series::default();
@@ -418,10 +420,15 @@ async fn direct_load(salt: &Arc<Salt>, clients: usize, duration: Duration) -> Lo
 // (b), (c) Through the daemon
 // ---------------------------------------------------------------------------
 
-/// A `projetyd serve` child in a private temporary directory.
 /// One call; `Ok(true)` when the answer is 200 with `true` for every
 /// minion in `expect`.
-fn ping(daemon: &Daemon, conn: &mut Conn, path: &str, body: &[u8], expect: &[&str]) -> Result<bool, String> {
+fn ping(
+    daemon: &BenchDaemon,
+    conn: &mut Client,
+    path: &str,
+    body: &[u8],
+    expect: &[&str],
+) -> Result<bool, String> {
     let (status, reply) = conn
         .request("POST", path, &daemon.bearer, body)
         .map(|reply| (reply.status, reply.body))
@@ -435,7 +442,7 @@ fn ping(daemon: &Daemon, conn: &mut Conn, path: &str, body: &[u8], expect: &[&st
 
 /// `n` calls of `POST /ping/<id that is not a key>`: everything the
 /// daemon does on a ping except the Salt job.
-fn own_cost(daemon: &Daemon, conn: &mut Conn, n: usize) -> Series {
+fn own_cost(daemon: &BenchDaemon, conn: &mut Client, n: usize) -> Series {
     let path = "/api/v1.0/ping/bench-no-such-minion";
     let mut series = Series::default();
     for i in 0..WARMUP + n {
@@ -457,7 +464,7 @@ fn own_cost(daemon: &Daemon, conn: &mut Conn, n: usize) -> Series {
 
 /// `clients` threads, each with its own keep-alive connection, calling
 /// `POST /ping/minion-<i%3+1>` back to back for `duration`.
-fn http_load(daemon: &Daemon, clients: usize, duration: Duration) -> Load {
+fn http_load(daemon: &BenchDaemon, clients: usize, duration: Duration) -> Load {
     let start = Instant::now();
     let deadline = start + duration;
     let mut total = Load {
@@ -470,7 +477,7 @@ fn http_load(daemon: &Daemon, clients: usize, duration: Duration) -> Load {
                 scope.spawn(move || {
                     let minion = THREE[i % 3];
                     let path = format!("/api/v1.0/ping/{minion}");
-                    let mut conn = Conn::new(daemon.addr);
+                    let mut conn = Client::new(daemon.addr);
                     let mut load = Load::default();
                     while Instant::now() < deadline {
                         let t = Instant::now();

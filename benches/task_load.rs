@@ -62,13 +62,10 @@ use serde_json::json;
 
 use fake_salt::FakeSalt;
 
-#[path = "support/common.rs"]
-mod common;
-use common::{env_number, lab_var, load_average, read_lab, target_dir, Result};
-
-#[path = "support/daemon.rs"]
-mod daemon;
-use daemon::{cpu_seconds, proc_status, round, Conn, Daemon, Sampler, Stats};
+use projetyd_testkit::bench::{env_number, load_average, target_dir, BenchDaemon, Result};
+use projetyd_testkit::http::Client;
+use projetyd_testkit::lab::LabEnv;
+use projetyd_testkit::measure::{cpu_seconds, proc_status, round, Sampler, Stats};
 
 const MINIONS: [&str; 3] = ["minion-1", "minion-2", "minion-3"];
 /// Longest `?wait=` asked for (the daemon caps it at its `--max-wait`).
@@ -130,10 +127,10 @@ fn main() -> Result<()> {
     let mut fake = None;
     let (master_config, salt_version) = match &lab_env {
         Some(path) => {
-            let lab = read_lab(Path::new(path))?;
+            let lab = LabEnv::read(Path::new(path))?;
             (
-                PathBuf::from(lab_var(&lab, "SALT_LAB_MASTER_CONFIG")?),
-                format!("Salt {}", lab_var(&lab, "SALT_LAB_VERSION")?),
+                PathBuf::from(lab.var("SALT_LAB_MASTER_CONFIG")?),
+                format!("Salt {}", lab.var("SALT_LAB_VERSION")?),
             )
         }
         None => {
@@ -159,7 +156,7 @@ fn main() -> Result<()> {
         load_average()
     );
 
-    let mut daemon = Daemon::start(&master_config, &settings.daemon_args)?;
+    let mut daemon = BenchDaemon::start(&master_config, &settings.daemon_args)?;
     let result = daemon.wait_for_salt().and_then(|()| measure(&daemon, &settings));
     let log_tail = daemon.log_tail(20);
     daemon.stop();
@@ -280,7 +277,7 @@ struct Outcome {
     fake: Option<serde_json::Value>,
 }
 
-fn measure(daemon: &Daemon, settings: &Settings) -> Result<Outcome> {
+fn measure(daemon: &BenchDaemon, settings: &Settings) -> Result<Outcome> {
     let rss_before_kb = proc_status(daemon.pid, "VmRSS").unwrap_or(0);
     let threads_before = proc_status(daemon.pid, "Threads").unwrap_or(0);
     let cpu_before = cpu_seconds(daemon.pid);
@@ -295,14 +292,14 @@ fn measure(daemon: &Daemon, settings: &Settings) -> Result<Outcome> {
             .map(|_| {
                 let tx = tx.clone();
                 let next = &next;
-                scope.spawn(move || daemon.submit_loop(next, settings.tasks, &tx))
+                scope.spawn(move || submit_loop(daemon, next, settings.tasks, &tx))
             })
             .collect();
         drop(tx);
         let rx = &rx;
         let start_pollers = || -> Vec<_> {
             (0..settings.clients)
-                .map(|_| scope.spawn(move || daemon.poll_loop(rx, settings.deadline)))
+                .map(|_| scope.spawn(move || poll_loop(daemon, rx, settings.deadline)))
                 .collect()
         };
         let mut pollers = match settings.poll {
@@ -373,91 +370,94 @@ fn measure(daemon: &Daemon, settings: &Settings) -> Result<Outcome> {
     })
 }
 
-impl Daemon {
-    /// Takes task numbers until there are none left and submits them.
-    fn submit_loop(&self, next: &AtomicUsize, tasks: usize, accepted: &mpsc::Sender<Accepted>) -> Submits {
-        let mut conn = Conn::new(self.addr);
-        let mut out = Submits::default();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            if index >= tasks {
-                return out;
-            }
-            let minion = MINIONS[index % MINIONS.len()];
-            let path = format!("/api/v1.0/tasks/ping/{minion}");
-            let sent = Instant::now();
-            out.first_sent = min_opt(out.first_sent, Some(sent));
-            let result = conn.request("POST", &path, &self.bearer, b"");
-            let answered = Instant::now();
-            out.last_answered = Some(answered);
-            match result {
-                Ok(reply) => {
-                    out.latencies.push(answered - sent);
-                    *out.by_status.entry(reply.status).or_default() += 1;
-                    if reply.status != 202 {
-                        out.examples
-                            .entry(reply.status)
-                            .or_insert_with(|| String::from_utf8_lossy(&reply.body).into());
-                        continue;
-                    }
-                    let Some(path) = reply.location.as_deref().and_then(location_path) else {
-                        *out.io_errors
-                            .entry("202 without a usable Location".into())
-                            .or_default() += 1;
-                        continue;
-                    };
-                    let _ = accepted.send(Accepted { index, sent, path });
+/// Takes task numbers until there are none left and submits them.
+fn submit_loop(
+    daemon: &BenchDaemon,
+    next: &AtomicUsize,
+    tasks: usize,
+    accepted: &mpsc::Sender<Accepted>,
+) -> Submits {
+    let mut conn = Client::new(daemon.addr);
+    let mut out = Submits::default();
+    loop {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        if index >= tasks {
+            return out;
+        }
+        let minion = MINIONS[index % MINIONS.len()];
+        let path = format!("/api/v1.0/tasks/ping/{minion}");
+        let sent = Instant::now();
+        out.first_sent = min_opt(out.first_sent, Some(sent));
+        let result = conn.request("POST", &path, &daemon.bearer, b"");
+        let answered = Instant::now();
+        out.last_answered = Some(answered);
+        match result {
+            Ok(reply) => {
+                out.latencies.push(answered - sent);
+                *out.by_status.entry(reply.status).or_default() += 1;
+                if reply.status != 202 {
+                    out.examples
+                        .entry(reply.status)
+                        .or_insert_with(|| String::from_utf8_lossy(&reply.body).into());
+                    continue;
                 }
-                Err(err) => *out.io_errors.entry(err.to_string()).or_default() += 1,
+                let Some(path) = reply.header("location").and_then(location_path) else {
+                    *out.io_errors
+                        .entry("202 without a usable Location".into())
+                        .or_default() += 1;
+                    continue;
+                };
+                let _ = accepted.send(Accepted { index, sent, path });
             }
+            Err(err) => *out.io_errors.entry(err.to_string()).or_default() += 1,
         }
     }
+}
 
-    /// Follows accepted tasks to their final answer until none are left.
-    fn poll_loop(&self, queue: &Mutex<mpsc::Receiver<Accepted>>, deadline: Duration) -> Polls {
-        let mut conn = Conn::new(self.addr);
-        let mut out = Polls::default();
-        loop {
-            let task = {
-                let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
-                match queue.recv() {
-                    Ok(task) => task,
-                    Err(_) => return out,
+/// Follows accepted tasks to their final answer until none are left.
+fn poll_loop(daemon: &BenchDaemon, queue: &Mutex<mpsc::Receiver<Accepted>>, deadline: Duration) -> Polls {
+    let mut conn = Client::new(daemon.addr);
+    let mut out = Polls::default();
+    loop {
+        let task = {
+            let queue = queue.lock().unwrap_or_else(|p| p.into_inner());
+            match queue.recv() {
+                Ok(task) => task,
+                Err(_) => return out,
+            }
+        };
+        let path = format!("{}?wait={WAIT_SECS}", task.path);
+        let give_up = task.sent + deadline;
+        let mut failures = 0;
+        let outcome = loop {
+            if Instant::now() >= give_up {
+                break Final::Lost(format!("no final answer within {deadline:?}"));
+            }
+            out.requests += 1;
+            match conn.request("GET", &path, &daemon.bearer, b"") {
+                Ok(reply) if reply.status == 202 => out.pending_answers += 1,
+                Ok(reply) if reply.status == 404 => break Final::Lost("the status became 404".into()),
+                Ok(reply) => {
+                    let at = Instant::now();
+                    let expected = json!({ MINIONS[task.index % MINIONS.len()]: true });
+                    let body: Option<serde_json::Value> = serde_json::from_slice(&reply.body).ok();
+                    break if reply.status == 200 && body.as_ref() == Some(&expected) {
+                        Final::Right(at)
+                    } else {
+                        Final::Wrong(at, reply.status, String::from_utf8_lossy(&reply.body).into())
+                    };
                 }
-            };
-            let path = format!("{}?wait={WAIT_SECS}", task.path);
-            let give_up = task.sent + deadline;
-            let mut failures = 0;
-            let outcome = loop {
-                if Instant::now() >= give_up {
-                    break Final::Lost(format!("no final answer within {deadline:?}"));
-                }
-                out.requests += 1;
-                match conn.request("GET", &path, &self.bearer, b"") {
-                    Ok(reply) if reply.status == 202 => out.pending_answers += 1,
-                    Ok(reply) if reply.status == 404 => break Final::Lost("the status became 404".into()),
-                    Ok(reply) => {
-                        let at = Instant::now();
-                        let expected = json!({ MINIONS[task.index % MINIONS.len()]: true });
-                        let body: Option<serde_json::Value> = serde_json::from_slice(&reply.body).ok();
-                        break if reply.status == 200 && body.as_ref() == Some(&expected) {
-                            Final::Right(at)
-                        } else {
-                            Final::Wrong(at, reply.status, String::from_utf8_lossy(&reply.body).into())
-                        };
+                Err(err) => {
+                    out.io_errors += 1;
+                    failures += 1;
+                    if failures >= 5 {
+                        break Final::Lost(format!("status requests failed: {err}"));
                     }
-                    Err(err) => {
-                        out.io_errors += 1;
-                        failures += 1;
-                        if failures >= 5 {
-                            break Final::Lost(format!("status requests failed: {err}"));
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
-            };
-            out.finals.push((task.index, task.sent, outcome));
-        }
+            }
+        };
+        out.finals.push((task.index, task.sent, outcome));
     }
 }
 

@@ -61,9 +61,9 @@ e2e() {
 }
 
 step "cargo fmt --check" cargo fmt --all -- --check
-step "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
-step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
-step "cargo test" cargo test --locked
+step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
+step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+step "cargo test" cargo test --locked --workspace
 # A few seconds of each fuzz target on its committed corpus (docs/fuzzing.md).
 step "fuzz smoke" scripts/fuzz-smoke.sh
 

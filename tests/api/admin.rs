@@ -5,11 +5,11 @@
 
 use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
 
-use crate::common::{admin, assert_no_raw_errors, TestServer};
+use crate::common::{admin, assert_no_raw_errors, Daemon};
 
 #[test]
 fn adduser_while_the_daemon_runs_goes_through_the_socket() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let meta = std::fs::metadata(&server.socket).unwrap();
     assert!(meta.file_type().is_socket());
     assert_eq!(
@@ -35,7 +35,7 @@ fn adduser_while_the_daemon_runs_goes_through_the_socket() {
 
 #[test]
 fn adduser_while_the_daemon_is_stopped_opens_the_database() {
-    let mut server = TestServer::new(&[]);
+    let mut server = Daemon::new(&[]);
     let password = server.adduser("alice");
     let out = server.admin("users", &[]);
     assert!(out.status.success(), "{out:?}");
@@ -52,7 +52,7 @@ fn adduser_while_the_daemon_is_stopped_opens_the_database() {
 
 #[test]
 fn admin_works_after_a_crash_left_a_stale_socket() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     server.adduser("alice");
     server.kill();
     assert!(server.socket.exists(), "SIGKILL cannot clean up the socket file");
@@ -69,7 +69,7 @@ fn admin_works_after_a_crash_left_a_stale_socket() {
 #[test]
 fn passwd_prints_a_new_password_and_revokes_tokens() {
     for running in [true, false] {
-        let mut server = TestServer::start(&[]);
+        let mut server = Daemon::start(&[]);
         let old = server.adduser("alice");
         let first = server.token("alice", &old);
         let second = server.token("alice", &old);
@@ -100,7 +100,7 @@ fn passwd_prints_a_new_password_and_revokes_tokens() {
 #[test]
 fn deluser_removes_the_user_and_its_tokens() {
     for running in [true, false] {
-        let mut server = TestServer::start(&[]);
+        let mut server = Daemon::start(&[]);
         let alice = server.adduser("alice");
         let bob = server.adduser("bob");
         let alice_token = server.token("alice", &alice);
@@ -146,7 +146,7 @@ fn deluser_removes_the_user_and_its_tokens() {
 
 #[test]
 fn users_lists_a_table() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let out = server.admin("users", &[]);
     assert!(out.status.success(), "{out:?}");
     assert!(out.stdout.contains("NICKNAME"), "header even when empty: {out:?}");
@@ -164,7 +164,7 @@ fn users_lists_a_table() {
 #[test]
 fn refusals_are_clear_whether_or_not_the_daemon_runs() {
     for running in [true, false] {
-        let mut server = TestServer::start(&[]);
+        let mut server = Daemon::start(&[]);
         server.adduser("alice");
         if !running {
             assert!(server.stop().success());
@@ -218,7 +218,7 @@ fn a_database_that_cannot_be_opened_is_a_clear_error() {
         }
     }
     // The daemon refuses it the same way.
-    let mut server = TestServer::new(&[]);
+    let mut server = Daemon::new(&[]);
     server.db = file;
     let status = server.try_launch().expect_err("a daemon started on a plain file");
     assert!(!status.success());
@@ -229,7 +229,7 @@ fn a_database_that_cannot_be_opened_is_a_clear_error() {
 
 #[test]
 fn a_database_locked_by_a_daemon_with_another_socket_is_a_clear_error() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     server.adduser("alice");
     // The admin command cannot reach this daemon (wrong socket), so it tries
     // the database directly, which the daemon holds.
@@ -242,7 +242,7 @@ fn a_database_locked_by_a_daemon_with_another_socket_is_a_clear_error() {
 
 #[test]
 fn concurrent_adduser_of_one_name_creates_it_once() {
-    let server = std::sync::Arc::new(TestServer::start(&[]));
+    let server = std::sync::Arc::new(Daemon::start(&[]));
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let server = server.clone();
@@ -261,7 +261,7 @@ fn concurrent_adduser_of_one_name_creates_it_once() {
 
 /// Runs `command` as user `nobody` (tests run as root; elsewhere there is
 /// no second user to be, and the caller skips).
-fn as_nobody(command: &str, server: &TestServer, rest: &[&str]) -> Option<crate::common::Output> {
+fn as_nobody(command: &str, server: &Daemon, rest: &[&str]) -> Option<crate::common::Output> {
     let mut id = std::process::Command::new("id");
     id.arg("-u");
     let uid = crate::common::run(id);
@@ -287,7 +287,7 @@ fn as_nobody(command: &str, server: &TestServer, rest: &[&str]) -> Option<crate:
 
 #[test]
 fn other_users_are_refused_with_a_clear_message() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     // Let others reach the directory; the socket itself stays 0600.
     std::fs::set_permissions(server.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let Some(out) = as_nobody("adduser", &server, &["mallory"]) else {
@@ -305,7 +305,7 @@ fn other_users_are_refused_with_a_clear_message() {
 
 #[test]
 fn a_loosened_admin_socket_still_keeps_other_users_out() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     std::fs::set_permissions(server.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     // A socket whose mode was loosened by hand: the daemon checks the peer.
     std::fs::set_permissions(&server.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -325,7 +325,7 @@ fn a_loosened_admin_socket_still_keeps_other_users_out() {
 
 #[test]
 fn a_refused_peer_sees_the_daemons_reason() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     std::fs::set_permissions(server.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&server.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
     for _ in 0..5 {

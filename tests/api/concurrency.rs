@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::common::{bearer, TestServer};
+use crate::common::{bearer, Daemon};
 
 const THREADS: usize = 32;
 const REQUESTS: usize = 20;
 
 #[test]
 fn concurrent_authenticated_requests_all_succeed() {
-    let server = Arc::new(TestServer::start(&[]));
+    let server = Arc::new(Daemon::start(&[]));
     let password = server.adduser("alice");
     let token = Arc::new(server.token("alice", &password));
     let threads: Vec<_> = (0..THREADS)
@@ -55,7 +55,7 @@ fn concurrent_authenticated_requests_all_succeed() {
 
 #[test]
 fn concurrent_logins_each_get_their_own_token() {
-    let server = Arc::new(TestServer::start(&[]));
+    let server = Arc::new(Daemon::start(&[]));
     let passwords: Vec<(String, String)> = ["alice", "bob", "carol", "dave"]
         .iter()
         .map(|name| (name.to_string(), server.adduser(name)))

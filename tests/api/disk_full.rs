@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::common::fake_salt::FakeSalt;
-use crate::common::{bearer, TestServer, PATIENCE};
+use crate::common::{bearer, Daemon, PATIENCE};
 
 /// A tmpfs mounted for one test, unmounted when dropped.
 struct Tmpfs {
@@ -38,14 +38,14 @@ impl Drop for Tmpfs {
     }
 }
 
-fn post(server: &TestServer, path: &str, token: &str) -> crate::common::Response {
+fn post(server: &Daemon, path: &str, token: &str) -> crate::common::Response {
     server.call("POST", path, &[("Authorization", bearer(token).as_bytes())], b"")
 }
 
 #[test]
 fn r8_a_full_disk_refuses_new_work_and_recovers_without_a_restart() {
     let mut fake = FakeSalt::start(&["m1"]).unwrap();
-    let mut server = TestServer::new(&["--salt-config", fake.config.to_str().unwrap()]);
+    let mut server = Daemon::new(&["--salt-config", fake.config.to_str().unwrap()]);
     let Some(mnt) = Tmpfs::mount(&server.dir().join("mnt"), "6m") else {
         eprintln!("SKIPPED r8_a_full_disk...: cannot mount a tmpfs (needs root)");
         return;

@@ -2,11 +2,11 @@
 //! phrases, 404 for unknown paths, 405 with `Allow`, 413 past the body
 //! limit, and hostile `Authorization` values answered with a plain 401.
 
-use crate::common::{bearer, request_bytes, TestServer};
+use crate::common::{bearer, request_bytes, Daemon};
 
 #[test]
 fn unknown_paths_are_404_json() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     for path in [
         "/",
         "/api",
@@ -30,7 +30,7 @@ fn unknown_paths_are_404_json() {
 #[test]
 fn known_path_with_wrong_method_is_405_with_allow() {
     // GET routes answer HEAD too (issue #8 part 6).
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let cases = [
         ("POST", "/api/v1.0/users", "GET, HEAD"),
         ("DELETE", "/api/v1.0/users", "GET, HEAD"),
@@ -49,7 +49,7 @@ fn known_path_with_wrong_method_is_405_with_allow() {
 
 #[test]
 fn every_401_carries_the_bearer_realm() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let requests: [(&str, &str); 4] = [
         ("POST", "/api/v1.0/tokens"),
         ("DELETE", "/api/v1.0/tokens"),
@@ -66,7 +66,7 @@ fn every_401_carries_the_bearer_realm() {
 
 #[test]
 fn body_over_the_limit_is_413_with_content_length() {
-    let server = TestServer::start(&["--body-limit", "1024"]);
+    let server = Daemon::start(&["--body-limit", "1024"]);
     // The declared length alone is enough: the body need not be sent.
     let mut conn = server.conn();
     conn.send(b"POST /api/v1.0/tokens HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1025\r\n\r\n")
@@ -82,7 +82,7 @@ fn body_over_the_limit_is_413_with_content_length() {
 
 #[test]
 fn chunked_body_over_the_limit_is_413() {
-    let server = TestServer::start(&["--body-limit", "1024"]);
+    let server = Daemon::start(&["--body-limit", "1024"]);
     let mut conn = server.conn();
     let mut request = b"POST /api/v1.0/tokens HTTP/1.1\r\nHost: localhost\r\n\
         Transfer-Encoding: chunked\r\n\r\n"
@@ -112,7 +112,7 @@ fn chunked_body_over_the_limit_is_413() {
 
 #[test]
 fn hostile_bearer_values_are_401() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
     let cases: Vec<Vec<u8>> = vec![
@@ -173,7 +173,7 @@ fn hostile_bearer_values_are_401() {
 
 #[test]
 fn huge_headers_are_refused_without_harm() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
     // Past hyper's header buffer (about 400 KiB): hyper itself answers 431
@@ -210,7 +210,7 @@ fn huge_headers_are_refused_without_harm() {
 
 #[test]
 fn malformed_requests_do_not_hurt_the_daemon() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     for garbage in [
         b"NOT HTTP AT ALL\r\n\r\n".as_slice(),
         b"GET /healthz HTTP/9.9\r\n\r\n",

@@ -7,11 +7,11 @@ use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, TcpStream};
 use std::time::Duration;
 
-use crate::common::{Conn, Ending, TestServer};
+use crate::common::{Conn, Daemon, Ending};
 
 #[test]
 fn r8_an_unauthenticated_expect_continue_gets_401_without_100() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let mut conn = server.conn();
     conn.send(
         b"POST /api/v1.0/ping HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n",
@@ -29,7 +29,7 @@ fn r8_an_unauthenticated_expect_continue_gets_401_without_100() {
 
 #[test]
 fn r8_oversized_headers_get_431() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     // 12 KiB of headers are within the 16 KiB bound (docs/api.md).
     let cookie = "c".repeat(12 * 1024);
     assert_eq!(
@@ -54,7 +54,7 @@ fn r8_oversized_headers_get_431() {
 
 #[test]
 fn r8_one_address_cannot_take_every_connection() {
-    let server = TestServer::start(&["--max-connections-per-address", "3"]);
+    let server = Daemon::start(&["--max-connections-per-address", "3"]);
     let hog = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9));
     let _silent: Vec<Conn> = (0..3).map(|_| Conn::open_from(hog, server.addr())).collect();
     let mut fourth = Conn::open_from(hog, server.addr());
@@ -73,7 +73,7 @@ fn r8_one_address_cannot_take_every_connection() {
 
 #[test]
 fn r8_a_client_that_never_reads_is_cut_off() {
-    let server = TestServer::start(&["--send-timeout", "1"]);
+    let server = Daemon::start(&["--send-timeout", "1"]);
     let stream = TcpStream::connect(server.addr()).unwrap();
     stream.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
     let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n".repeat(1000);

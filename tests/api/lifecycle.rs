@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use crate::common::{assert_no_raw_errors, basic, Ending, TestServer, PATIENCE};
+use crate::common::{assert_no_raw_errors, basic, Daemon, Ending, PATIENCE};
 
 #[test]
 fn sigterm_exits_zero_and_removes_the_admin_socket() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     assert!(server.socket.exists());
     let addr = server.addr();
     let status = server.stop();
@@ -29,7 +29,7 @@ fn sigterm_exits_zero_and_removes_the_admin_socket() {
 fn sigterm_right_after_ready_exits_zero() {
     // systemd may stop a unit the moment it is ready; so may a script.
     for attempt in 0..40 {
-        let mut server = TestServer::new(&[]);
+        let mut server = Daemon::new(&[]);
         server.try_launch().unwrap();
         let status = server.stop();
         assert_eq!(
@@ -43,7 +43,7 @@ fn sigterm_right_after_ready_exits_zero() {
 
 #[test]
 fn sigint_exits_zero_too() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     server.signal("INT");
     let status = server.wait_exit(PATIENCE);
     assert_eq!(status.code(), Some(0), "log:\n{}", server.log());
@@ -53,7 +53,7 @@ fn sigint_exits_zero_too() {
 
 #[test]
 fn users_and_tokens_survive_a_restart() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let alice = server.adduser("alice");
     let bob = server.adduser("bob");
     let token = server.token("alice", &alice);
@@ -80,7 +80,7 @@ fn users_and_tokens_survive_a_restart() {
 fn issued_tokens_and_users_survive_a_crash() {
     // Users, tokens and revocations are flushed before they are reported
     // done: a SIGKILL right after each cannot take it back.
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let alice = server.adduser("alice");
     server.kill();
     server.launch();
@@ -109,7 +109,7 @@ fn issued_tokens_and_users_survive_a_crash() {
 
 #[test]
 fn several_restarts_keep_everything() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let mut passwords = Vec::new();
     let mut tokens = Vec::new();
     for round in 0..3 {
@@ -128,7 +128,7 @@ fn several_restarts_keep_everything() {
 
 #[test]
 fn a_request_in_flight_at_sigterm_is_finished() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let mut conn = server.conn();
     // "Expect: 100-continue": the server says "100 Continue" once the
@@ -161,7 +161,7 @@ fn a_request_in_flight_at_sigterm_is_finished() {
 
 #[test]
 fn a_stuck_request_does_not_hold_shutdown_past_the_drain_timeout() {
-    let mut server = TestServer::start(&["--drain-timeout", "1", "--body-timeout", "600"]);
+    let mut server = Daemon::start(&["--drain-timeout", "1", "--body-timeout", "600"]);
     let mut conn = server.conn();
     let head = "POST /api/v1.0/tokens HTTP/1.1\r\nHost: localhost\r\n\
                 Content-Length: 10\r\nExpect: 100-continue\r\n\r\n";
@@ -176,7 +176,7 @@ fn a_stuck_request_does_not_hold_shutdown_past_the_drain_timeout() {
 
 #[test]
 fn idle_keep_alive_connections_do_not_delay_shutdown() {
-    let mut server = TestServer::start(&["--drain-timeout", "120"]);
+    let mut server = Daemon::start(&["--drain-timeout", "120"]);
     let mut idle = Vec::new();
     for _ in 0..4 {
         let mut conn = server.conn();
@@ -195,10 +195,10 @@ fn idle_keep_alive_connections_do_not_delay_shutdown() {
 
 #[test]
 fn a_second_daemon_on_the_same_database_is_refused_clearly() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     // Another admin socket: the database lock is what stops it.
-    let mut second = TestServer::new(&[]);
+    let mut second = Daemon::new(&[]);
     second.db = server.db.clone();
     let status = second.try_launch().expect_err("two daemons on one database");
     assert!(!status.success());
@@ -206,7 +206,7 @@ fn a_second_daemon_on_the_same_database_is_refused_clearly() {
     assert!(log.contains("in use"), "{log}");
     assert_no_raw_errors(&log);
     // The same admin socket: refused too, and the first one's socket stays.
-    let mut third = TestServer::new(&[]);
+    let mut third = Daemon::new(&[]);
     third.socket = server.socket.clone();
     let status = third.try_launch().expect_err("two daemons on one admin socket");
     assert!(!status.success());
@@ -225,7 +225,7 @@ fn invalid_settings_are_refused_at_start() {
         vec!["--header-timeout", "0"],
         vec!["--token-lifetime", "0"],
     ] {
-        let mut server = TestServer::new(&args);
+        let mut server = Daemon::new(&args);
         let status = server.try_launch().expect_err("started with invalid settings");
         assert!(!status.success());
         assert!(
@@ -238,7 +238,7 @@ fn invalid_settings_are_refused_at_start() {
 
 #[test]
 fn an_admin_socket_path_that_is_not_a_socket_is_refused() {
-    let mut server = TestServer::new(&[]);
+    let mut server = Daemon::new(&[]);
     std::fs::write(&server.socket, b"precious data").unwrap();
     let status = server.try_launch().expect_err("started over a regular file");
     assert!(!status.success());
@@ -258,7 +258,7 @@ fn an_admin_socket_path_that_is_not_a_socket_is_refused() {
 #[test]
 fn a_long_poll_answers_at_once_when_the_daemon_stops() {
     let fake = crate::common::fake_salt::FakeSalt::start(&["silent-1"]).unwrap();
-    let mut server = TestServer::start(&[
+    let mut server = Daemon::start(&[
         "--salt-config",
         fake.config.to_str().unwrap(),
         "--drain-timeout",
@@ -307,7 +307,7 @@ fn a_config_file_sets_what_the_flags_do_not() {
     let file = dir.path().join("projetyd.toml");
     std::fs::write(&file, "# a comment\nbody-limit = 10\ndrain-timeout = 3\n").unwrap();
     let path = file.to_str().unwrap();
-    let server = TestServer::start(&["--config", path]);
+    let server = Daemon::start(&["--config", path]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
     let auth = crate::common::bearer(&token);
@@ -325,7 +325,7 @@ fn a_config_file_sets_what_the_flags_do_not() {
     );
 
     // The flag wins over the file.
-    let server = TestServer::start(&["--config", path, "--body-limit", "1000"]);
+    let server = Daemon::start(&["--config", path, "--body-limit", "1000"]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
     let auth = crate::common::bearer(&token);
@@ -338,7 +338,7 @@ fn a_config_file_sets_what_the_flags_do_not() {
     assert_ne!(response.status, 413, "{response:?}");
 
     std::fs::write(&file, "body-limit = 10\n\nmax-conections = 5\n").unwrap();
-    let mut server = TestServer::new(&["--config", path]);
+    let mut server = Daemon::new(&["--config", path]);
     let status = server.try_launch().expect_err("started with an unknown key");
     assert!(!status.success());
     let log = server.log();

@@ -1,7 +1,7 @@
 //! The daemon's log: one access line per request (method, path, status,
 //! duration) and never a token, a password or credentials, at any level.
 
-use crate::common::{basic, TestServer};
+use crate::common::{basic, Daemon};
 
 /// The access lines of a log:
 /// `<peer> <METHOD> <path> <status> <ms>ms <endpoint name or ->`.
@@ -26,7 +26,7 @@ fn access_lines(log: &str) -> Vec<(String, String, u16)> {
 
 #[test]
 fn one_access_line_per_request_and_no_secrets() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let alice = server.adduser("alice");
     let mut secrets = vec![alice.clone(), basic("alice", &alice)[6..].to_owned()];
     let token = server.token("alice", &alice);
@@ -107,7 +107,7 @@ fn one_access_line_per_request_and_no_secrets() {
 
 #[test]
 fn no_secrets_even_at_trace_level() {
-    let mut server = TestServer::new(&[]);
+    let mut server = Daemon::new(&[]);
     server.rust_log = "trace".into();
     server.launch();
     let alice = server.adduser("alice");

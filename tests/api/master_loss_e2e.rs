@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::lab::{post, wait_for, Lab};
-use crate::common::{bearer, TestServer};
+use crate::common::lab::{post, Lab};
+use crate::common::{bearer, Daemon};
 
 /// Brings the master back whatever the test did.
 struct Restart<'l>(&'l Lab);
@@ -21,7 +21,7 @@ impl Drop for Restart<'_> {
     }
 }
 
-fn get(server: &TestServer, path: &str, token: &str) -> crate::common::Response {
+fn get(server: &Daemon, path: &str, token: &str) -> crate::common::Response {
     server.call("GET", path, &[("Authorization", bearer(token).as_bytes())], b"")
 }
 
@@ -53,7 +53,7 @@ fn r8_a_master_lost_mid_job_is_a_503_not_a_down_minion() {
     assert_eq!(sync.json()["message"], "Salt master unreachable", "{sync:?}");
     assert!(sync.retry_after() >= 1);
 
-    wait_for(&server, "/healthz", 503, Duration::from_secs(30));
+    server.wait_for("/healthz", 503, Duration::from_secs(30));
     let refused = post(&server, "/api/v1.0/tasks/ping/minion-1", &token, b"");
     refused.assert_error(503, "service unavailable");
     assert!(refused.retry_after() >= 1);
@@ -61,7 +61,7 @@ fn r8_a_master_lost_mid_job_is_a_503_not_a_down_minion() {
     assert_eq!(get(&server, &status_path, &token).status, 202);
 
     drop(restart);
-    wait_for(&server, "/healthz", 200, Duration::from_secs(60));
+    server.wait_for("/healthz", 200, Duration::from_secs(60));
     let done = get(&server, &format!("{status_path}?wait=60"), &token);
     assert_eq!(done.status, 200, "{done:?}\n{}", server.log());
     assert_eq!(done.json(), json!({"minion-1": true, "minion-down": false}));

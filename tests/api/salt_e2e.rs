@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::lab::{post, wait_for, Lab};
-use crate::common::TestServer;
+use crate::common::lab::{post, Lab};
+use crate::common::Daemon;
 
 fn job_dirs(lab: &Lab) -> usize {
     let jobs = PathBuf::from(lab.var("SALT_LAB_CACHE_DIR")).join("jobs");
@@ -232,7 +232,7 @@ fn concurrent_pings_all_answer() {
 fn an_unreadable_key_file_stops_the_start() {
     let lab = Lab::get();
     let _lab = lab.shared();
-    let mut server = TestServer::new(&[
+    let mut server = Daemon::new(&[
         "--salt-config",
         lab.var("SALT_LAB_MASTER_CONFIG"),
         "--salt-key-file",
@@ -262,7 +262,7 @@ fn master_down_then_back() {
         }
     }
     let restart = Restart(&lab);
-    wait_for(&server, "/healthz", 503, Duration::from_secs(30));
+    server.wait_for("/healthz", 503, Duration::from_secs(30));
     let health = server.get("/healthz", None);
     health.assert_error(503, "service unavailable");
     let response = post(&server, "/api/v1.0/ping/minion-1", &token, b"");
@@ -271,7 +271,7 @@ fn master_down_then_back() {
     // Keys are read from the pki directory: still served.
     assert_eq!(server.get("/api/v1.0/keys", Some(&token)).status, 200);
     drop(restart);
-    wait_for(&server, "/healthz", 200, Duration::from_secs(60));
+    server.wait_for("/healthz", 200, Duration::from_secs(60));
     let response = post(&server, "/api/v1.0/ping/minion-1", &token, b"");
     assert_eq!(response.json(), json!({"minion-1": true}), "{response:?}");
     let key_after = std::fs::read_to_string(lab.var("SALT_LAB_ROOT_KEY")).unwrap();

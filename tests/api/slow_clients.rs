@@ -7,13 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{basic, parse_response, Ending, TestServer};
+use crate::common::{basic, parse_response, Daemon, Ending};
 
 const CUT_OFF_WITHIN: Duration = Duration::from_secs(20);
 
 #[test]
 fn half_sent_headers_are_cut_off_after_the_header_timeout() {
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Daemon::start(&["--header-timeout", "1"]);
     let mut conn = server.conn();
     let started = Instant::now();
     conn.send(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
@@ -36,7 +36,7 @@ fn half_sent_headers_are_cut_off_after_the_header_timeout() {
 
 #[test]
 fn a_silent_connection_is_cut_off_too() {
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Daemon::start(&["--header-timeout", "1"]);
     let mut conn = server.conn();
     match conn.wait_close(CUT_OFF_WITHIN) {
         Ending::Closed => {}
@@ -47,7 +47,7 @@ fn a_silent_connection_is_cut_off_too() {
 
 #[test]
 fn headers_dribbled_byte_by_byte_are_cut_off() {
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Daemon::start(&["--header-timeout", "1"]);
     let mut conn = server.conn();
     let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
     let deadline = Instant::now() + CUT_OFF_WITHIN;
@@ -69,7 +69,7 @@ fn headers_dribbled_byte_by_byte_are_cut_off() {
 
 #[test]
 fn body_dribbled_slower_than_the_body_timeout_gets_408_or_is_closed() {
-    let server = TestServer::start(&["--body-timeout", "1"]);
+    let server = Daemon::start(&["--body-timeout", "1"]);
     let password = server.adduser("alice");
     let mut conn = server.conn();
     let head = format!(
@@ -103,7 +103,7 @@ fn body_dribbled_slower_than_the_body_timeout_gets_408_or_is_closed() {
 
 #[test]
 fn a_body_that_never_comes_gets_408() {
-    let server = TestServer::start(&["--body-timeout", "1"]);
+    let server = Daemon::start(&["--body-timeout", "1"]);
     let mut conn = server.conn();
     conn.send(b"POST /api/v1.0/tokens HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\nabc")
         .unwrap();
@@ -115,7 +115,7 @@ fn a_body_that_never_comes_gets_408() {
 
 #[test]
 fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
-    let server = TestServer::start(&["--header-timeout", "1"]);
+    let server = Daemon::start(&["--header-timeout", "1"]);
     let mut conn = server.conn();
     assert_eq!(conn.request("GET", "/healthz", &[], b"").status, 200);
     // No next request: the connection must not be kept forever.
@@ -124,7 +124,7 @@ fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
 
 #[test]
 fn idle_connections_cannot_starve_others_at_the_connection_limit() {
-    let server = TestServer::start(&["--header-timeout", "1", "--max-connections", "2"]);
+    let server = Daemon::start(&["--header-timeout", "1", "--max-connections", "2"]);
     // Two silent clients take every connection slot...
     let mut hogs = vec![server.conn(), server.conn()];
     // ...yet a third client is served once the timeout frees a slot.

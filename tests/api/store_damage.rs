@@ -7,12 +7,12 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
-use crate::common::{assert_no_raw_errors, TestServer};
+use crate::common::{assert_no_raw_errors, Daemon};
 
 /// A stopped daemon's database holding users `u1`..`u8` (ids 1..8), one
 /// token for `u8`, and the flushes of a daemon run.
-fn filled() -> TestServer {
-    let mut server = TestServer::start(&[]);
+fn filled() -> Daemon {
+    let mut server = Daemon::start(&[]);
     let mut last = String::new();
     for i in 1..=8 {
         last = server.adduser(&format!("u{i}"));
@@ -80,7 +80,7 @@ fn damage(db: &Path, edit: Edit, keep_snapshot: bool) {
 }
 
 /// The ids `projetyd users` lists.
-fn ids(server: &TestServer) -> Vec<u64> {
+fn ids(server: &Daemon) -> Vec<u64> {
     let out = server.admin("users", &[]);
     assert!(out.status.success(), "{out:?}");
     out.stdout
@@ -165,7 +165,7 @@ fn db_check_reports_a_healthy_database_and_exits_zero() {
 /// made after the backup gone, and their ids not given out again.
 #[test]
 fn backup_while_running_then_restore_while_stopped() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     let alice = server.adduser("alice");
     let token = server.token("alice", &alice);
     let file = server.dir().join("backup.pyd");
@@ -208,7 +208,7 @@ fn backup_while_running_then_restore_while_stopped() {
 /// whatever the umask it was started with (the test runner's is 022).
 #[test]
 fn database_files_are_private() {
-    let mut server = TestServer::start(&[]);
+    let mut server = Daemon::start(&[]);
     server.adduser("alice");
     assert!(server.stop().success());
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;

@@ -9,18 +9,18 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::common::fake_salt::FakeSalt;
-use crate::common::{bearer, Conn, Ending, TestServer};
+use crate::common::{bearer, Conn, Daemon, Ending};
 
-fn salted() -> (FakeSalt, TestServer, String) {
+fn salted() -> (FakeSalt, Daemon, String) {
     let fake = FakeSalt::start(&["m1"]).unwrap();
-    let server = TestServer::start(&["--salt-config", fake.config.to_str().unwrap()]);
+    let server = Daemon::start(&["--salt-config", fake.config.to_str().unwrap()]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
     (fake, server, token)
 }
 
 /// Sends raw request bytes on a new connection; the response.
-fn raw(server: &TestServer, bytes: &[u8]) -> crate::common::Response {
+fn raw(server: &Daemon, bytes: &[u8]) -> crate::common::Response {
     let mut conn = Conn::open(server.addr());
     conn.send(bytes).unwrap();
     conn.read_response().unwrap()
@@ -54,7 +54,7 @@ fn r8_location_is_built_only_from_a_valid_host() {
 
 #[test]
 fn r8_http11_needs_exactly_one_host() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let none = raw(&server, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
     none.assert_error(400, "bad request");
     let two = raw(
@@ -142,7 +142,7 @@ fn r8_head_works_on_every_get_route() {
 #[test]
 fn r8_a_key_removed_after_its_task_was_accepted_answers_as_the_sync_call() {
     let fake = FakeSalt::start(&["m1", "m2", "silent-1"]).unwrap();
-    let server = TestServer::start(&[
+    let server = Daemon::start(&[
         "--salt-config",
         fake.config.to_str().unwrap(),
         "--task-workers",

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::common::http::Response;
 use crate::common::lab::{post, Lab};
-use crate::common::{bearer, TestServer};
+use crate::common::{bearer, Daemon};
 
 /// The status path of a 202's `Location`, checked for shape.
 fn status_path(response: &Response) -> String {
@@ -23,12 +23,12 @@ fn status_path(response: &Response) -> String {
     path.to_owned()
 }
 
-fn get(server: &TestServer, path: &str, token: &str) -> Response {
+fn get(server: &Daemon, path: &str, token: &str) -> Response {
     server.call("GET", path, &[("Authorization", bearer(token).as_bytes())], b"")
 }
 
 /// Polls a status path until it is no longer 202 (panics after `within`).
-fn poll(server: &TestServer, path: &str, token: &str, within: Duration) -> Response {
+fn poll(server: &Daemon, path: &str, token: &str, within: Duration) -> Response {
     let start = Instant::now();
     loop {
         let response = get(server, path, token);
@@ -218,7 +218,7 @@ fn kill_9_loses_no_task() {
     let paths: Vec<String> = (0..6)
         .map(|_| status_path(&post(&server, "/api/v1.0/tasks/ping?timeout=2", &token, body)))
         .collect();
-    let running = |server: &TestServer| {
+    let running = |server: &Daemon| {
         let jobs = get(server, "/api/v1.0/jobs", &token).json();
         jobs["jobs"]
             .as_array()

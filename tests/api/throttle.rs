@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::common::{basic, bearer, Conn, Response, TestServer};
+use crate::common::{basic, bearer, Conn, Daemon, Response};
 
 /// Failures for one name before it is blocked (the daemon's policy).
 const PER_USER: usize = 5;
 /// Failures from one address before it is blocked.
 const PER_ADDR: usize = 20;
 
-fn login_from(server: &TestServer, from: IpAddr, user: &str, password: &str) -> Response {
+fn login_from(server: &Daemon, from: IpAddr, user: &str, password: &str) -> Response {
     let mut conn = Conn::open_from(from, server.addr());
     conn.request(
         "POST",
@@ -32,7 +32,7 @@ fn login_from(server: &TestServer, from: IpAddr, user: &str, password: &str) -> 
     )
 }
 
-fn wrong_logins(server: &TestServer, user: &str, count: usize) {
+fn wrong_logins(server: &Daemon, user: &str, count: usize) {
     for i in 0..count {
         let response = server.login(user, &format!("wrong-{i}"), "");
         assert_eq!(response.status, 401, "attempt {i}: {response:?}");
@@ -41,7 +41,7 @@ fn wrong_logins(server: &TestServer, user: &str, count: usize) {
 
 #[test]
 fn five_failures_block_even_the_right_password_until_retry_after() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     wrong_logins(&server, "alice", PER_USER);
     let response = server.login("alice", &password, "");
@@ -58,7 +58,7 @@ fn five_failures_block_even_the_right_password_until_retry_after() {
 
 #[test]
 fn the_block_grows_with_further_failures() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     wrong_logins(&server, "alice", PER_USER);
     let first = server.login("alice", "still-wrong", "");
@@ -80,7 +80,7 @@ fn the_block_grows_with_further_failures() {
 
 #[test]
 fn a_blocked_name_does_not_block_other_users() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let alice = server.adduser("alice");
     let bob = server.adduser("bob");
     let alice_token = server.token("alice", &alice);
@@ -101,7 +101,7 @@ fn a_blocked_name_does_not_block_other_users() {
 
 #[test]
 fn many_names_from_one_address_block_that_address() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let guesser = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
     let bystander = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3));
@@ -116,7 +116,7 @@ fn many_names_from_one_address_block_that_address() {
 
 #[test]
 fn a_guessing_loop_does_not_stop_service_for_others() {
-    let server = Arc::new(TestServer::start(&[]));
+    let server = Arc::new(Daemon::start(&[]));
     let alice = server.adduser("alice");
     let bob = server.adduser("bob");
     let token = server.token("alice", &alice);
@@ -173,7 +173,7 @@ fn a_guessing_loop_does_not_stop_service_for_others() {
 /// all hashed (0 × 429).
 #[test]
 fn r8_concurrent_guesses_are_refused_not_all_hashed() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..40)
@@ -193,7 +193,7 @@ fn r8_concurrent_guesses_are_refused_not_all_hashed() {
     assert_eq!(login_from(&server, other, "alice", &password).status, 200);
 }
 
-fn login_via_proxy(server: &TestServer, client: &str, user: &str, password: &str) -> Response {
+fn login_via_proxy(server: &Daemon, client: &str, user: &str, password: &str) -> Response {
     server.call(
         "POST",
         "/api/v1.0/tokens",
@@ -210,7 +210,7 @@ fn login_via_proxy(server: &TestServer, client: &str, user: &str, password: &str
 /// and the access log shows the client. Untrusted peers cannot set it.
 #[test]
 fn r8_behind_a_trusted_proxy_each_client_is_throttled_alone() {
-    let server = TestServer::start(&["--trusted-proxy", "127.0.0.1"]);
+    let server = Daemon::start(&["--trusted-proxy", "127.0.0.1"]);
     let password = server.adduser("alice");
     for i in 0..PER_ADDR {
         let response = login_via_proxy(&server, "203.0.113.9", &format!("guess{i}"), "pw");
@@ -228,7 +228,7 @@ fn r8_behind_a_trusted_proxy_each_client_is_throttled_alone() {
     );
 
     // Without --trusted-proxy the header is ignored: the peer is the client.
-    let plain = TestServer::start(&[]);
+    let plain = Daemon::start(&[]);
     plain.adduser("bob");
     login_via_proxy(&plain, "203.0.113.9", "bob", "wrong");
     assert!(plain.log().contains("127.0.0.1:"), "{}", plain.log());

@@ -2,13 +2,13 @@
 //! the lifetime cap, bad parameters, bad credentials, revocation, several
 //! tokens per user.
 
-use crate::common::{basic, bearer, unix_now, TestServer};
+use crate::common::{basic, bearer, unix_now, Daemon};
 
 const NOT_AN_INTEGER: &str = "expiration parameter is not a positive integer of seconds";
 
 #[test]
 fn issue_returns_token_expiration_and_expires_at() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let before = unix_now();
     let response = server.login("alice", &password, "");
@@ -42,7 +42,7 @@ fn issue_returns_token_expiration_and_expires_at() {
 
 #[test]
 fn default_lifetime_follows_the_flag() {
-    let server = TestServer::start(&["--token-lifetime", "42"]);
+    let server = Daemon::start(&["--token-lifetime", "42"]);
     let password = server.adduser("alice");
     let body = server.login("alice", &password, "").json();
     assert_eq!(body["expiration"], 42);
@@ -50,7 +50,7 @@ fn default_lifetime_follows_the_flag() {
 
 #[test]
 fn short_expiration_is_refused_after_it_passes() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let short = server.login("alice", &password, "?expiration=2").json();
     assert_eq!(short["expiration"], 2);
@@ -70,7 +70,7 @@ fn short_expiration_is_refused_after_it_passes() {
 
 #[test]
 fn expiration_is_capped_by_the_server_maximum() {
-    let server = TestServer::start(&["--max-token-lifetime", "100", "--token-lifetime", "50"]);
+    let server = Daemon::start(&["--max-token-lifetime", "100", "--token-lifetime", "50"]);
     let password = server.adduser("alice");
     for query in ["?expiration=1000", "?expiration=99999999999999999999999999"] {
         let before = unix_now();
@@ -94,7 +94,7 @@ fn expiration_is_capped_by_the_server_maximum() {
 
 #[test]
 fn bad_expiration_is_a_400_naming_it() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     for value in ["abc", "0", "-1", "", "1.5", "%2B5", "+5", "5s", "00"] {
         let query = format!("?expiration={value}");
@@ -106,7 +106,7 @@ fn bad_expiration_is_a_400_naming_it() {
 
 #[test]
 fn wrong_password_and_unknown_user_get_the_same_401() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let wrong = server.login("alice", "not-the-password", "");
     let unknown = server.login("mallory", &password, "");
@@ -124,7 +124,7 @@ fn wrong_password_and_unknown_user_get_the_same_401() {
 
 #[test]
 fn missing_or_malformed_basic_credentials_are_401() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let no_header = server.call("POST", "/api/v1.0/tokens", &[], b"");
     no_header.assert_error(401, "authentication required");
@@ -157,7 +157,7 @@ fn missing_or_malformed_basic_credentials_are_401() {
 
 #[test]
 fn every_login_issues_a_new_token_and_all_of_them_work() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let tokens: Vec<String> = (0..3).map(|_| server.token("alice", &password)).collect();
     let mut unique = tokens.clone();
@@ -175,7 +175,7 @@ fn every_login_issues_a_new_token_and_all_of_them_work() {
 
 #[test]
 fn delete_revokes_only_the_token_used() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let first = server.token("alice", &password);
     let second = server.token("alice", &password);
@@ -199,7 +199,7 @@ fn delete_revokes_only_the_token_used() {
 
 #[test]
 fn delete_without_a_token_is_401() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     server
         .call("DELETE", "/api/v1.0/tokens", &[], b"")
         .assert_error(401, "authentication required");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::TestServer;
+use crate::common::Daemon;
 
 /// Asserts `user` has exactly the contract's fields, with sane values.
 fn assert_user_shape(user: &Value) {
@@ -58,7 +58,7 @@ fn assert_no_secrets(body: &[u8], passwords: &[&str]) {
 
 #[test]
 fn list_has_every_user_in_the_contract_shape() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let alice_pw = server.adduser("alice");
     let bob_pw = server.adduser("bob");
     let token = server.token("alice", &alice_pw);
@@ -82,7 +82,7 @@ fn list_has_every_user_in_the_contract_shape() {
 
 #[test]
 fn list_is_ordered_by_updated_at_then_nickname() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     // Created in one burst: mostly the same second, so the names decide.
     let names = ["carol", "alice", "dave", "bob"];
     let mut passwords: Vec<String> = names.iter().map(|n| server.adduser(n)).collect();
@@ -109,7 +109,7 @@ fn list_is_ordered_by_updated_at_then_nickname() {
 
 #[test]
 fn get_by_id_returns_the_same_user() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     server.adduser("bob");
     let token = server.token("alice", &password);
@@ -128,7 +128,7 @@ fn get_by_id_returns_the_same_user() {
 
 #[test]
 fn unknown_or_non_numeric_id_is_404() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
     for id in [
@@ -154,7 +154,7 @@ fn unknown_or_non_numeric_id_is_404() {
 
 #[test]
 fn users_endpoints_need_a_token() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     for path in [
         "/api/v1.0/users",
@@ -177,7 +177,7 @@ fn users_endpoints_need_a_token() {
 
 #[test]
 fn deleted_user_is_gone_from_the_api() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let password = server.adduser("alice");
     server.adduser("bob");
     let token = server.token("alice", &password);
@@ -199,7 +199,7 @@ fn deleted_user_is_gone_from_the_api() {
 
 #[test]
 fn health_needs_no_token() {
-    let server = TestServer::start(&[]);
+    let server = Daemon::start(&[]);
     let response = server.get("/healthz", None);
     assert_eq!(response.status, 200, "{response:?}");
     assert_eq!(response.json()["status"], "ok");

@@ -1,17 +1,16 @@
 //! The real Salt lab the end-to-end tests run against (see `salt_e2e`).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use super::http::Response;
-use super::{bearer, TestServer};
+use super::{bearer, Daemon, Response};
+use projetyd_testkit::lab::LabEnv;
 
 /// The lab as `lab.env` describes it.
 pub struct Lab {
-    env: HashMap<String, String>,
+    env: LabEnv,
 }
 
 static LAB: RwLock<()> = RwLock::new(());
@@ -28,19 +27,12 @@ impl Lab {
                  (scripts/salt-lab.sh start; ./scripts/test.sh does it all)"
             );
         };
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path:?}: {e}"));
-        let env = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let env = LabEnv::read(Path::new(&path)).unwrap_or_else(|e| panic!("{e}"));
         Lab { env }
     }
 
     pub fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("lab.env has no {key}"))
+        self.env.var(key).unwrap_or_else(|e| panic!("{e}"))
     }
 
     pub fn version(&self) -> &str {
@@ -80,7 +72,7 @@ impl Lab {
     /// user and its function list cached (fetching it is the heaviest thing
     /// a daemon asks of the minions; done before a test's own requests, it
     /// does not compete with them); returns the daemon and a token.
-    pub fn daemon(&self, extra: &[&str]) -> (TestServer, String) {
+    pub fn daemon(&self, extra: &[&str]) -> (Daemon, String) {
         let mut args = vec![
             "--salt-config",
             self.var("SALT_LAB_MASTER_CONFIG"),
@@ -88,8 +80,8 @@ impl Lab {
             "3",
         ];
         args.extend_from_slice(extra);
-        let server = TestServer::start(&args);
-        wait_for(&server, "/healthz", 200, Duration::from_secs(30));
+        let server = Daemon::start(&args);
+        server.wait_for("/healthz", 200, Duration::from_secs(30));
         let password = server.adduser("alice");
         let token = server.token("alice", &password);
         // Minions answer their first sys.list_functions slowly on a busy
@@ -111,23 +103,6 @@ impl Lab {
     }
 }
 
-/// Polls `path` until it answers `status`; panics after `within`.
-pub fn wait_for(server: &TestServer, path: &str, status: u16, within: Duration) {
-    let start = Instant::now();
-    loop {
-        let response = server.get(path, None);
-        if response.status == status {
-            return;
-        }
-        assert!(
-            start.elapsed() < within,
-            "{path} still answers {response:?} after {within:?}; log:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-pub fn post(server: &TestServer, path: &str, token: &str, body: &[u8]) -> Response {
+pub fn post(server: &Daemon, path: &str, token: &str, body: &[u8]) -> Response {
     server.call("POST", path, &[("Authorization", bearer(token).as_bytes())], body)
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{BIN, PATIENCE};
+use crate::{binary, PATIENCE};
 
 /// What an admin command did.
 pub struct Output {
@@ -53,7 +53,7 @@ pub fn assert_no_raw_errors(text: &str) {
 
 /// Runs an admin command against `db` and `socket` (bounded by [`PATIENCE`]).
 pub fn admin(command: &str, db: &Path, socket: &Path, rest: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(binary());
     cmd.arg(command)
         .arg("--db")
         .arg(db)

@@ -1,7 +1,9 @@
 //! A small HTTP/1.1 client on a plain `TcpStream`: enough for the API's
 //! JSON responses, and free to send what no well-behaved client would
 //! (half a request, hostile header bytes, a body dribbled in, a chosen
-//! source address).
+//! source address). [`Conn`] is one connection; [`Client`] keeps one
+//! alive across requests and opens another when the server closed it, as
+//! load generators need.
 
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::PATIENCE;
+use crate::PATIENCE;
 
 /// The bytes of a request: `Host`, `Content-Length` for a body (or for any
 /// POST), `Connection: close` if asked, then `headers` as given.
@@ -136,12 +138,17 @@ pub enum Ending {
 }
 
 impl Conn {
+    /// Connects; panics if it cannot.
     pub fn open(addr: SocketAddr) -> Conn {
+        Conn::connect(addr).unwrap_or_else(|err| panic!("cannot connect to {addr}: {err}"))
+    }
+
+    pub fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
         loop {
-            match TcpStream::connect(addr) {
-                Ok(stream) => return Conn::from_stream(stream),
+            match TcpStream::connect_timeout(&addr, PATIENCE) {
+                Ok(stream) => return Conn::configured(stream),
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => panic!("cannot connect to {addr}: {err}"),
+                Err(err) => return Err(err),
             }
         }
     }
@@ -167,13 +174,17 @@ impl Conn {
     }
 
     fn from_stream(stream: TcpStream) -> Conn {
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_write_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Conn {
+        Conn::configured(stream).expect("socket options on a fresh connection")
+    }
+
+    fn configured(stream: TcpStream) -> std::io::Result<Conn> {
+        stream.set_read_timeout(Some(PATIENCE))?;
+        stream.set_write_timeout(Some(PATIENCE))?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
             stream,
-            buf: Vec::new(),
-        }
+            buf: Vec::with_capacity(4096),
+        })
     }
 
     pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
@@ -281,6 +292,47 @@ impl Conn {
             Ending::Closed if !self.buf.is_empty() => Ending::Data(std::mem::take(&mut self.buf)),
             other => other,
         }
+    }
+}
+
+/// Requests on a kept-alive connection: a new one when there is none, the
+/// server closed the last one (`Connection: close`), or an exchange failed.
+pub struct Client {
+    addr: SocketAddr,
+    conn: Option<Conn>,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        Client { addr, conn: None }
+    }
+
+    /// One request; `auth` is the `Authorization` value (empty: none).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: &str,
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let result = self.exchange(method, path, auth, body);
+        match &result {
+            Ok(response) if response.header("connection") == Some("close") => self.conn = None,
+            Ok(_) => {}
+            Err(_) => self.conn = None,
+        }
+        result
+    }
+
+    fn exchange(&mut self, method: &str, path: &str, auth: &str, body: &[u8]) -> std::io::Result<Response> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            empty => empty.insert(Conn::connect(self.addr)?),
+        };
+        let auth = [("Authorization", auth.as_bytes())];
+        let headers: &[(&str, &[u8])] = if auth[0].1.is_empty() { &[] } else { &auth };
+        conn.send(&request_bytes(method, path, headers, body, false))?;
+        conn.read_response()
     }
 }
 
