@@ -61,7 +61,7 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
     /// client (for login throttling and the access log); none by default.
-    pub trusted_proxies: Vec<crate::http::client::Net>,
+    pub trusted_proxies: Vec<crate::net::Net>,
     /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
     /// users and tokens only, Salt endpoints answer 503).
     pub salt: Option<SaltSettings>,

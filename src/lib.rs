@@ -22,6 +22,7 @@
 //! - [`admin`]: user administration, over a local Unix socket while the
 //!   daemon runs or directly on the database when it does not.
 //! - [`memory`]: giving freed heap back after connections close.
+//! - [`net`]: networks as the settings name them (`ADDR/PREFIX`).
 //! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
 //! - [`sync`]: locks used through a panic.
 
@@ -35,6 +36,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod http;
 pub mod memory;
+pub mod net;
 pub mod pool;
 pub mod salt;
 pub mod server;

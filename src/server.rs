@@ -65,7 +65,7 @@ const HEADER_BUFFER: usize = 16 * 1024;
 /// everyone behind them shares their address.
 struct PerAddress {
     limit: usize,
-    exempt: Vec<crate::http::client::Net>,
+    exempt: Vec<crate::net::Net>,
     open: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
 }
 
@@ -76,7 +76,7 @@ struct Slot {
 }
 
 impl PerAddress {
-    fn new(limit: usize, exempt: &[crate::http::client::Net]) -> PerAddress {
+    fn new(limit: usize, exempt: &[crate::net::Net]) -> PerAddress {
         PerAddress {
             limit,
             exempt: exempt.to_vec(),

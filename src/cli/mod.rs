@@ -107,7 +107,7 @@ pub struct Serve {
     /// a reverse proxy (ADDR or ADDR/PREFIX) whose X-Forwarded-For or Forwarded header names the client; repeat for several
     #[argh(option)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trusted_proxy: Vec<crate::http::client::Net>,
+    pub trusted_proxy: Vec<crate::net::Net>,
     /// run without a Salt master: users and tokens only
     #[argh(switch)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]

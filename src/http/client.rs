@@ -8,91 +8,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use hyper::header::HeaderMap;
 
-/// An address or a network (`ADDR/PREFIX`) of trusted proxies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Net {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl std::str::FromStr for Net {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Net, String> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (addr, Some(prefix)),
-            None => (text, None),
-        };
-        let addr: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or ADDR/PREFIX"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("{text:?}: the prefix must be 0 to {max}"))?,
-        };
-        Ok(Net { addr, prefix })
-    }
-}
-
-impl std::fmt::Display for Net {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let max = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix == max {
-            write!(f, "{}", self.addr)
-        } else {
-            write!(f, "{}/{}", self.addr, self.prefix)
-        }
-    }
-}
-
-// In the config file, as on the command line: `ADDR` or `ADDR/PREFIX`.
-impl serde::Serialize for Net {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Net {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Net, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl Net {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        match (canonical(self.addr), ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => bits_match(&net.octets(), &ip.octets(), self.prefix),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => bits_match(&net.octets(), &ip.octets(), self.prefix),
-            _ => false,
-        }
-    }
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-fn bits_match(a: &[u8], b: &[u8], prefix: u8) -> bool {
-    let full = usize::from(prefix / 8);
-    let rest = prefix % 8;
-    if a[..full] != b[..full] {
-        return false;
-    }
-    rest == 0 || {
-        let mask = 0xffu8 << (8 - rest);
-        a[full] & mask == b[full] & mask
-    }
-}
+use crate::net::Net;
 
 /// The client of a request from `peer`: the peer itself, or, when the
 /// peer is trusted, the rightmost forwarded address that is not.
@@ -203,12 +119,5 @@ mod tests {
         );
         let junk = headers(&[("x-forwarded-for", "203.0.113.7, garbage")]);
         assert_eq!(address(peer("127.0.0.1"), &junk, &trusted), peer("127.0.0.1"));
-        assert!(Net::from_str_checked("10.0.0.0/33").is_err());
-    }
-
-    impl Net {
-        fn from_str_checked(text: &str) -> Result<Net, String> {
-            text.parse()
-        }
     }
 }

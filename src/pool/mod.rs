@@ -37,6 +37,11 @@ pub struct Retry(pub Outcome);
 
 /// Turns a task record into its work.
 pub trait Executor: Send + Sync + 'static {
+    /// A new job id for a task about to run for the first time; the pool
+    /// records it before [`Executor::execute`], so that after a crash the
+    /// task finds its job again.
+    fn new_jid(&self) -> String;
+
     /// Runs `task` under Salt job id `jid`; `attach` after a restart, when
     /// the job may already have been published.
     fn execute(&self, task: &Task, jid: String, attach: bool) -> Work;
@@ -340,7 +345,7 @@ impl TaskPool {
         if task.attempts >= MAX_ATTEMPTS || (attach && task.jid.is_none()) {
             return self.finish(id, task, TaskState::Interrupted, interrupted()).await;
         }
-        let jid = task.jid.clone().unwrap_or_else(crate::salt::wire::new_jid);
+        let jid = task.jid.clone().unwrap_or_else(|| self.executor.new_jid());
         task.state = TaskState::Running;
         task.jid = Some(jid.clone());
         if start == Start::New {

@@ -3,7 +3,7 @@
 //! and timeouts take no wall-clock time.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use super::*;
 use crate::background::Background;
@@ -18,6 +18,7 @@ struct Fake {
     calls: Calls,
     gate: Arc<Semaphore>,
     down: AtomicBool,
+    jids: AtomicUsize,
 }
 
 impl Default for Fake {
@@ -26,6 +27,7 @@ impl Default for Fake {
             calls: Calls::default(),
             gate: Arc::new(Semaphore::new(0)),
             down: AtomicBool::new(false),
+            jids: AtomicUsize::new(0),
         }
     }
 }
@@ -42,6 +44,10 @@ fn outage() -> Outcome {
 }
 
 impl Executor for Fake {
+    fn new_jid(&self) -> String {
+        format!("fake-{}", self.jids.fetch_add(1, Ordering::SeqCst))
+    }
+
     fn execute(&self, task: &Task, jid: String, attach: bool) -> Work {
         self.calls
             .lock_anyway()

@@ -15,6 +15,10 @@ pub struct SaltExecutor {
 }
 
 impl Executor for SaltExecutor {
+    fn new_jid(&self) -> String {
+        crate::salt::wire::new_jid()
+    }
+
     fn ready(&self) -> bool {
         self.salt.as_ref().is_some_and(|salt| salt.status().is_ok())
     }
