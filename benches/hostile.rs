@@ -10,7 +10,7 @@
 //! ```
 //!
 //! The daemon runs on a throwaway database against the in-process fake-fast
-//! Salt master (`benches/support/fake_salt.rs`), with its default limits
+//! Salt master (`testkit/src/fake_master.rs`), with its default limits
 //! (`BENCH_DAEMON_ARGS` adds `serve` arguments, split on spaces).
 //!
 //! **Connections.** For each kind below (`BENCH_KINDS`, comma-separated
@@ -51,9 +51,6 @@
 //! Loopback only; every socket is closed and the daemon (by pid) stopped
 //! before the bench returns.
 
-#[path = "support/fake_salt.rs"]
-mod fake_salt;
-
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,8 +62,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-use fake_salt::FakeSalt;
 use projetyd_testkit::bench::{env_number, load_average, target_dir, BenchDaemon, Result};
+use projetyd_testkit::fake_master::FakeMaster;
 use projetyd_testkit::http::Client;
 use projetyd_testkit::measure::{proc_status, round, Sampler, Stats};
 
@@ -145,7 +142,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let fake = FakeSalt::start(&["m1"])?;
+    let fake = FakeMaster::start(&["m1"])?;
     println!(
         "hostile: {} connections per kind, login floods of {} for {:?}, {} CPUs, load average {}",
         settings.connections,

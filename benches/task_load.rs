@@ -5,7 +5,7 @@
 //! Two modes:
 //!
 //! - **fake** (the default, when `PROJETYD_SALT_LAB` is unset): an
-//!   in-process fake-fast Salt master (`benches/support/fake_salt.rs`) that
+//!   in-process fake-fast Salt master (`testkit/src/fake_master.rs`) that
 //!   answers every publish at once and returns every job at once, so the
 //!   figures are projetyd's own: the submit path and the task pool.
 //! - **lab** (`PROJETYD_SALT_LAB=<lab dir>/lab.env`): the same against a
@@ -49,9 +49,6 @@
 //! Loopback only. The daemon (by pid) and the fake are stopped before the
 //! bench returns, also on error.
 
-#[path = "support/fake_salt.rs"]
-mod fake_salt;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -60,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use fake_salt::FakeSalt;
+use projetyd_testkit::fake_master::FakeMaster;
 
 use projetyd_testkit::bench::{env_number, load_average, target_dir, BenchDaemon, Result};
 use projetyd_testkit::http::Client;
@@ -134,7 +131,7 @@ fn main() -> Result<()> {
             )
         }
         None => {
-            let started = FakeSalt::start(&MINIONS)?;
+            let started = FakeMaster::start(&MINIONS)?;
             let config = started.config.clone();
             fake = Some(started);
             (config, "fake-fast Salt (in process)".to_owned())

@@ -6,540 +6,61 @@
 //! changes under an authentication error. The real lab (`tests/api/salt_e2e.rs`)
 //! is the proof that projetyd talks to Salt; these only add the edge cases.
 //!
-//! The fake is a ZeroMQ ROUTER on `127.0.0.1:0` (the master's own frontend
-//! is a ROUTER too; unlike a REP it can leave one request unanswered and go
-//! on serving the others) and a Unix stream listener at
-//! `<sock_dir>/master_event_pub.ipc` writing event frames, bare or with a
-//! 4-byte big-endian length. The client under test is the library's
-//! `projetyd::salt::Salt`, started on a master config in a temporary
-//! directory.
+//! The fake is the shared harness's [`FakeMaster`] (a ZeroMQ ROUTER that can
+//! leave one request unanswered and go on serving the others, and an event
+//! bus writing frames bare or with a 4-byte big-endian length), with a real
+//! master's events and its requests recorded. The client under test is the
+//! library's `projetyd::salt::Salt`, started on the fake's master config.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use projetyd::salt::{Error, JobOutcome, JobSpec, MasterConfig, Options, Salt};
+use projetyd_testkit::fake_master::{
+    self, job_events, map, pack, publish_reply, standard_value, Answer, Emit, FakeMaster, Framing, KEY,
+};
 use rmpv::Value;
 
 // ---------------------------------------------------------------------------
-// msgpack helpers
+// The fake, as these tests use it
 // ---------------------------------------------------------------------------
-
-fn map(pairs: Vec<(&str, Value)>) -> Value {
-    Value::Map(pairs.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
-}
-
-fn get<'v>(value: &'v Value, key: &str) -> Option<&'v Value> {
-    value
-        .as_map()?
-        .iter()
-        .find(|(k, _)| k.as_str() == Some(key))
-        .map(|(_, v)| v)
-}
-
-fn text(value: Option<&Value>) -> String {
-    value.and_then(Value::as_str).unwrap_or_default().to_owned()
-}
-
-fn pack(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, value).unwrap();
-    out
-}
-
-/// Event frame framings, as the master writes them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// 3006.26+: a 4-byte big-endian length before each frame.
-    Prefixed,
-    /// Everything else: msgpack maps back to back.
-    Bare,
-}
 
 const FRAMINGS: [Framing; 2] = [Framing::Prefixed, Framing::Bare];
 
-/// `{"head": {}, "body": bin(tag "\n\n" msgpack(data))}`, framed.
-fn frame(framing: Framing, tag: &str, data: &Value) -> Vec<u8> {
-    let mut body = format!("{tag}\n\n").into_bytes();
-    body.extend_from_slice(&pack(data));
-    let outer = pack(&map(vec![("head", map(vec![])), ("body", Value::Binary(body))]));
-    match framing {
-        Framing::Bare => outer,
-        Framing::Prefixed => {
-            let mut out = u32::try_from(outer.len()).unwrap().to_be_bytes().to_vec();
-            out.extend_from_slice(&outer);
-            out
-        }
-    }
+/// A master with one accepted minion, `m1`, that sends a real master's
+/// events and records every request.
+fn faulty(framing: Framing) -> fake_master::Builder {
+    FakeMaster::builder()
+        .minions(&["m1"])
+        .framing(framing)
+        .master_events(true)
+        .record_requests(true)
 }
 
-// ---------------------------------------------------------------------------
-// The fake event bus
-// ---------------------------------------------------------------------------
-
-/// What the emitter thread does, in order.
-enum Emit {
-    Event(String, Value),
-    /// Close every connection and the listener, wait, listen again (a
-    /// master restart, as the event reader sees it).
-    Restart(Duration),
+fn start(framing: Framing) -> FakeMaster {
+    faulty(framing).start().unwrap()
 }
 
-struct Bus {
-    path: PathBuf,
-    framing: Framing,
-    /// Write each byte on its own, with a pause after it.
-    torn: AtomicBool,
-    listener: Mutex<Option<UnixListener>>,
-    conns: Mutex<Vec<UnixStream>>,
-    /// Connections accepted so far.
-    accepted: AtomicUsize,
-}
-
-impl Bus {
-    fn listen(&self) {
-        let _ = std::fs::remove_file(&self.path);
-        let listener = UnixListener::bind(&self.path).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        *self.listener.lock().unwrap() = Some(listener);
+/// A client on `fake`, settled: the request server answered and the event
+/// bus is connected.
+async fn client(fake: &FakeMaster, options: Options) -> Arc<Salt> {
+    let salt = Salt::start(
+        MasterConfig::load(&fake.config).unwrap(),
+        options,
+        &projetyd::background::Background::new(),
+    )
+    .unwrap();
+    salt.settle(Duration::from_secs(5)).await;
+    salt.status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fake.counts.connected.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the event reader never connected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-
-    fn accept_some(&self) {
-        let guard = self.listener.lock().unwrap();
-        let Some(listener) = guard.as_ref() else { return };
-        while let Ok((stream, _)) = listener.accept() {
-            stream.set_nonblocking(false).unwrap();
-            stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
-            self.conns.lock().unwrap().push(stream);
-            self.accepted.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    /// Writes one batch of frames to every connection: in one write
-    /// (frames share reads), or a byte at a time when torn.
-    fn write(&self, bytes: &[u8]) {
-        let torn = self.torn.load(Ordering::SeqCst);
-        let mut conns = self.conns.lock().unwrap();
-        conns.retain_mut(|conn| {
-            if torn {
-                bytes.iter().all(|b| {
-                    let ok = conn.write_all(std::slice::from_ref(b)).is_ok();
-                    std::thread::sleep(Duration::from_micros(300));
-                    ok
-                })
-            } else {
-                conn.write_all(bytes).is_ok()
-            }
-        });
-    }
-
-    fn restart(&self, pause: Duration) {
-        *self.listener.lock().unwrap() = None;
-        for conn in self.conns.lock().unwrap().drain(..) {
-            let _ = conn.shutdown(std::net::Shutdown::Both);
-        }
-        let _ = std::fs::remove_file(&self.path);
-        std::thread::sleep(pause);
-        self.listen();
-    }
-
-    fn connections(&self) -> usize {
-        self.conns.lock().unwrap().len()
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The fake request server
-// ---------------------------------------------------------------------------
-
-/// A request as the fake saw it.
-#[derive(Debug, Clone)]
-struct Request {
-    /// The ROUTER identity of the client socket that sent it.
-    identity: Vec<u8>,
-    cmd: String,
-    fun: String,
-    jid: String,
-    tgt: Vec<String>,
-    key: String,
-}
-
-/// How the fake answers a publish.
-struct Answer {
-    /// The reply and how long to hold it; `None`: never reply.
-    reply: Option<(Duration, Value)>,
-    /// Sent on the bus after the reply.
-    emit: Vec<Emit>,
-}
-
-/// Picks the answer to a publish; `None` for the standard one.
-type Handler = Box<dyn FnMut(&Request) -> Option<Answer> + Send>;
-
-/// Minions with an accepted key.
-const ACCEPTED: [&str; 1] = ["m1"];
-
-/// The reply a master gives to an accepted publish.
-fn publish_reply(req: &Request) -> Value {
-    let (minions, missing): (Vec<&String>, Vec<&String>) =
-        req.tgt.iter().partition(|m| ACCEPTED.contains(&m.as_str()));
-    let list = |ids: Vec<&String>| Value::Array(ids.into_iter().map(|m| Value::from(m.as_str())).collect());
-    map(vec![
-        ("enc", "clear".into()),
-        (
-            "load",
-            map(vec![
-                ("jid", req.jid.as_str().into()),
-                ("minions", list(minions)),
-                ("missing", list(missing)),
-            ]),
-        ),
-    ])
-}
-
-/// A minion's return event data.
-fn ret_data(jid: &str, minion: &str, fun: &str, value: Value) -> Value {
-    map(vec![
-        ("cmd", "_return".into()),
-        ("id", minion.into()),
-        ("jid", jid.into()),
-        ("fun", fun.into()),
-        ("fun_args", Value::Array(vec![])),
-        ("return", value),
-        ("retcode", 0.into()),
-        ("success", true.into()),
-        ("_stamp", "2026-11-26T17:29:03.755465".into()),
-    ])
-}
-
-/// The events a master sends for a publish (the bare jid, `new`), then
-/// the returns of the accepted targets, each `value_of(fun)`.
-fn job_events(req: &Request, value: impl Fn(&str) -> Value) -> Vec<Emit> {
-    let minions: Vec<Value> = req
-        .tgt
-        .iter()
-        .filter(|m| ACCEPTED.contains(&m.as_str()))
-        .map(|m| Value::from(m.as_str()))
-        .collect();
-    let mut emit = vec![
-        Emit::Event(
-            req.jid.clone(),
-            map(vec![("minions", Value::Array(minions.clone()))]),
-        ),
-        Emit::Event(
-            format!("salt/job/{}/new", req.jid),
-            map(vec![
-                ("jid", req.jid.as_str().into()),
-                ("fun", req.fun.as_str().into()),
-                ("minions", Value::Array(minions)),
-            ]),
-        ),
-        // Other traffic on the bus, to be skipped.
-        Emit::Event("salt/auth".into(), map(vec![("id", "m9".into())])),
-    ];
-    for minion in req.tgt.iter().filter(|m| ACCEPTED.contains(&m.as_str())) {
-        emit.push(Emit::Event(
-            format!("salt/job/{}/ret/{minion}", req.jid),
-            ret_data(&req.jid, minion, &req.fun, value(&req.fun)),
-        ));
-    }
-    emit
-}
-
-/// What a minion answers to the functions the client sends on its own.
-fn standard_value(fun: &str) -> Value {
-    match fun {
-        "sys.list_functions" => Value::Array(vec!["state.sls".into(), "test.ping".into()]),
-        // Not running that job (any more).
-        "saltutil.find_job" => map(vec![]),
-        _ => Value::Boolean(true),
-    }
-}
-
-fn standard(req: &Request) -> Answer {
-    Answer {
-        reply: Some((Duration::ZERO, publish_reply(req))),
-        emit: job_events(req, standard_value),
-    }
-}
-
-fn auth_error() -> Value {
-    map(vec![(
-        "error",
-        map(vec![
-            ("name", "AuthenticationError".into()),
-            ("message", "Authentication error occurred.".into()),
-        ]),
-    )])
-}
-
-struct Fake {
-    /// Removed when the fake is dropped.
-    _dir: tempfile::TempDir,
-    config: PathBuf,
-    key_file: PathBuf,
-    cachedir: PathBuf,
-    bus: Arc<Bus>,
-    /// The key the fake accepts.
-    key: Arc<Mutex<String>>,
-    handler: Arc<Mutex<Handler>>,
-    /// Every request received, in order.
-    seen: Arc<Mutex<Vec<Request>>>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-const KEY: &str = "fake-master-key-0000000000000000000000000000000000000000000000000000000000";
-
-impl Fake {
-    fn start(framing: Framing) -> Fake {
-        let dir = tempfile::Builder::new().prefix("pjf-").tempdir().unwrap();
-        let sock_dir = dir.path().join("sock");
-        let cachedir = dir.path().join("cache");
-        let pki_dir = dir.path().join("pki");
-        for d in [&sock_dir, &cachedir, &pki_dir.join("minions")] {
-            std::fs::create_dir_all(d).unwrap();
-        }
-        for minion in ACCEPTED {
-            std::fs::write(pki_dir.join("minions").join(minion), "PUBLIC KEY").unwrap();
-        }
-        let key_file = cachedir.join(".root_key");
-        std::fs::write(&key_file, KEY).unwrap();
-        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
-
-        let context = zmq::Context::new();
-        let router = context.socket(zmq::ROUTER).unwrap();
-        router.set_linger(0).unwrap();
-        router.set_rcvtimeo(10).unwrap();
-        router.bind("tcp://127.0.0.1:0").unwrap();
-        let endpoint = router.get_last_endpoint().unwrap().unwrap();
-        let port: u16 = endpoint.rsplit(':').next().unwrap().parse().unwrap();
-
-        let config = dir.path().join("master");
-        std::fs::write(
-            &config,
-            format!(
-                "interface: 127.0.0.1\nret_port: {port}\nsock_dir: {}\ncachedir: {}\npki_dir: {}\n",
-                sock_dir.display(),
-                cachedir.display(),
-                pki_dir.display()
-            ),
-        )
-        .unwrap();
-
-        let bus = Arc::new(Bus {
-            path: sock_dir.join("master_event_pub.ipc"),
-            framing,
-            torn: AtomicBool::new(false),
-            listener: Mutex::new(None),
-            conns: Mutex::new(Vec::new()),
-            accepted: AtomicUsize::new(0),
-        });
-        bus.listen();
-
-        let mut fake = Fake {
-            _dir: dir,
-            config,
-            key_file,
-            cachedir,
-            bus,
-            key: Arc::new(Mutex::new(KEY.into())),
-            handler: Arc::new(Mutex::new(Box::new(|_: &Request| None))),
-            seen: Arc::new(Mutex::new(Vec::new())),
-            stop: Arc::new(AtomicBool::new(false)),
-            threads: Vec::new(),
-        };
-
-        let (emit_tx, emit_rx) = mpsc::channel::<Vec<Emit>>();
-        let (bus, stop) = (fake.bus.clone(), fake.stop.clone());
-        fake.threads.push(std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                bus.accept_some();
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }));
-        let bus = fake.bus.clone();
-        fake.threads.push(std::thread::spawn(move || {
-            for batch in emit_rx {
-                let mut pending = Vec::new();
-                for item in batch {
-                    match item {
-                        Emit::Event(tag, data) => pending.extend(frame(bus.framing, &tag, &data)),
-                        Emit::Restart(pause) => {
-                            bus.write(&std::mem::take(&mut pending));
-                            bus.restart(pause);
-                        }
-                    }
-                }
-                if !pending.is_empty() {
-                    bus.write(&pending);
-                }
-            }
-        }));
-        let server = Server {
-            router,
-            key: fake.key.clone(),
-            handler: fake.handler.clone(),
-            seen: fake.seen.clone(),
-            emit: emit_tx,
-            stop: fake.stop.clone(),
-        };
-        fake.threads.push(std::thread::spawn(move || server.run()));
-        fake
-    }
-
-    /// Answers publishes with `handler` (returning `None` means the
-    /// standard answer).
-    fn on_publish(&self, handler: impl FnMut(&Request) -> Option<Answer> + Send + 'static) {
-        *self.handler.lock().unwrap() = Box::new(handler);
-    }
-
-    /// The publishes of `fun` received so far.
-    fn publishes(&self, fun: &str) -> Vec<Request> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.cmd == "publish" && r.fun == fun)
-            .cloned()
-            .collect()
-    }
-
-    /// A client on this fake, settled: the request server answered and
-    /// the event bus is connected.
-    async fn client(&self, options: Options) -> Arc<Salt> {
-        let salt = Salt::start(
-            MasterConfig::load(&self.config).unwrap(),
-            options,
-            &projetyd::background::Background::new(),
-        )
-        .unwrap();
-        salt.settle(Duration::from_secs(5)).await;
-        salt.status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.bus.connections() == 0 {
-            assert!(Instant::now() < deadline, "the event reader never connected");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        salt
-    }
-}
-
-impl Drop for Fake {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// A reply being held: when it is due, to whom, what, and the events
-/// after it.
-type Held = (Instant, Vec<u8>, Vec<u8>, Vec<Emit>);
-
-struct Server {
-    router: zmq::Socket,
-    key: Arc<Mutex<String>>,
-    handler: Arc<Mutex<Handler>>,
-    seen: Arc<Mutex<Vec<Request>>>,
-    emit: mpsc::Sender<Vec<Emit>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Server {
-    /// Serves until stopped. The emitter thread ends when `self.emit` is
-    /// dropped on return.
-    fn run(self) {
-        let mut held: Vec<Held> = Vec::new();
-        while !self.stop.load(Ordering::SeqCst) {
-            let now = Instant::now();
-            let (due, later): (Vec<_>, Vec<_>) = held.into_iter().partition(|(at, ..)| *at <= now);
-            held = later;
-            for (_, identity, reply, emit) in due {
-                self.send(&identity, &reply);
-                if !emit.is_empty() {
-                    let _ = self.emit.send(emit);
-                }
-            }
-            let Ok(parts) = self.router.recv_multipart(0) else {
-                continue;
-            };
-            // [identity, empty delimiter, payload] from a REQ socket.
-            let [identity, _, payload] = <[Vec<u8>; 3]>::try_from(parts).unwrap();
-            let Some((req, answer)) = self.handle(&identity, &payload) else {
-                continue;
-            };
-            self.seen.lock().unwrap().push(req);
-            match answer.reply {
-                Some((delay, reply)) if delay.is_zero() => {
-                    self.send(&identity, &pack(&reply));
-                    if !answer.emit.is_empty() {
-                        let _ = self.emit.send(answer.emit);
-                    }
-                }
-                Some((delay, reply)) => {
-                    held.push((Instant::now() + delay, identity, pack(&reply), answer.emit))
-                }
-                None => {
-                    if !answer.emit.is_empty() {
-                        let _ = self.emit.send(answer.emit);
-                    }
-                }
-            }
-        }
-    }
-
-    fn send(&self, identity: &[u8], reply: &[u8]) {
-        // To a client socket that is gone, ROUTER drops the message.
-        let _ = self.router.send_multipart([identity, &b""[..], reply], 0);
-    }
-
-    /// Checks the envelope as the master does and picks the answer.
-    fn handle(&self, identity: &[u8], payload: &[u8]) -> Option<(Request, Answer)> {
-        let envelope = rmpv::decode::read_value(&mut &payload[..]).unwrap();
-        let reply_now = |value: Value| Answer {
-            reply: Some((Duration::ZERO, value)),
-            emit: Vec::new(),
-        };
-        let load = get(&envelope, "load").cloned().unwrap_or(Value::Nil);
-        let req = Request {
-            identity: identity.to_vec(),
-            cmd: text(get(&load, "cmd")),
-            fun: text(get(&load, "fun")),
-            jid: text(get(&load, "jid")),
-            tgt: get(&load, "tgt")
-                .and_then(Value::as_array)
-                .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                .unwrap_or_default(),
-            key: text(get(&load, "key")),
-        };
-        let valid = text(get(&envelope, "enc")) == "clear"
-            && get(&envelope, "version").and_then(Value::as_u64) == Some(3)
-            && load.is_map();
-        if !valid {
-            return Some((req, reply_now("bad load".into())));
-        }
-        match req.cmd.as_str() {
-            "ping" => Some((req, reply_now(load))),
-            "publish" => {
-                let custom = (self.handler.lock().unwrap())(&req);
-                let answer = match custom {
-                    Some(answer) => answer,
-                    None if req.key != *self.key.lock().unwrap() => reply_now(auth_error()),
-                    None => standard(&req),
-                };
-                Some((req, answer))
-            }
-            _ => Some((req, reply_now(map(vec![])))),
-        }
-    }
+    salt
 }
 
 // ---------------------------------------------------------------------------
@@ -573,7 +94,7 @@ fn returned(outcome: &JobOutcome, minion: &str) -> Option<Value> {
 /// next request gets its own answer.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_reply_that_never_comes_fails_fast_and_the_socket_is_reset() {
-    let fake = Fake::start(Framing::Bare);
+    let fake = start(Framing::Bare);
     let mut first = true;
     fake.on_publish(move |req| {
         if req.fun != "test.ping" || !std::mem::take(&mut first) {
@@ -591,7 +112,7 @@ async fn a_reply_that_never_comes_fails_fast_and_the_socket_is_reset() {
         })
     });
     // One socket, so the request after the timeout must use the same slot.
-    let salt = fake.client(options(Duration::from_secs(1), 1)).await;
+    let salt = client(&fake, options(Duration::from_secs(1), 1)).await;
 
     let start = Instant::now();
     let err = salt.run(&ping_m1()).await.unwrap_err();
@@ -636,9 +157,8 @@ async fn a_reply_that_never_comes_fails_fast_and_the_socket_is_reset() {
 #[tokio::test(flavor = "multi_thread")]
 async fn torn_frames_are_reassembled() {
     for framing in FRAMINGS {
-        let fake = Fake::start(framing);
-        let salt = fake.client(options(Duration::from_secs(5), 2)).await;
-        fake.bus.torn.store(true, Ordering::SeqCst);
+        let fake = faulty(framing).torn_writes(true).start().unwrap();
+        let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
         let start = Instant::now();
         let outcome = salt.run(&ping_m1()).await.unwrap();
         assert_eq!(
@@ -677,7 +197,7 @@ fn ext_zoo() -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_ext_types_decode_in_replies_and_events() {
     for framing in FRAMINGS {
-        let fake = Fake::start(framing);
+        let fake = start(framing);
         fake.on_publish(|req| {
             if req.fun != "test.ping" {
                 return None;
@@ -709,7 +229,7 @@ async fn unknown_ext_types_decode_in_replies_and_events() {
                 emit,
             })
         });
-        let salt = fake.client(options(Duration::from_secs(5), 2)).await;
+        let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
         let outcome = salt.run(&ping_m1()).await.unwrap();
         assert_eq!(
             returned(&outcome, "m1"),
@@ -744,7 +264,7 @@ fn big_text(len: usize) -> String {
 async fn a_one_mebibyte_event_is_delivered_intact() {
     let big = big_text(1 << 20);
     for framing in FRAMINGS {
-        let fake = Fake::start(framing);
+        let fake = start(framing);
         let value = big.clone();
         fake.on_publish(move |req| {
             (req.fun == "test.ping").then(|| Answer {
@@ -752,7 +272,7 @@ async fn a_one_mebibyte_event_is_delivered_intact() {
                 emit: job_events(req, |_| Value::from(value.as_str())),
             })
         });
-        let salt = fake.client(options(Duration::from_secs(5), 2)).await;
+        let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
         let outcome = salt.run(&ping_m1()).await.unwrap();
         let got = returned(&outcome, "m1").unwrap();
         let got = got.as_str().unwrap_or_default();
@@ -792,7 +312,7 @@ fn write_cached_return(cachedir: &Path, jid: &str, value: Value) {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_event_bus_reopening_mid_job_falls_back_to_the_job_cache() {
     for framing in FRAMINGS {
-        let fake = Fake::start(framing);
+        let fake = start(framing);
         let cachedir = fake.cachedir.clone();
         fake.on_publish(move |req| {
             if req.fun != "test.ping" {
@@ -807,8 +327,8 @@ async fn the_event_bus_reopening_mid_job_falls_back_to_the_job_cache() {
                 emit,
             })
         });
-        let salt = fake.client(options(Duration::from_secs(5), 2)).await;
-        let accepted = fake.bus.accepted.load(Ordering::SeqCst);
+        let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
+        let accepted = fake.counts.readers.load(Ordering::SeqCst);
         let spec = JobSpec::new(
             "test.ping",
             vec!["m1".into()],
@@ -827,7 +347,7 @@ async fn the_event_bus_reopening_mid_job_falls_back_to_the_job_cache() {
         );
         assert!(outcome.silent.is_empty(), "{framing:?}");
         assert!(
-            fake.bus.accepted.load(Ordering::SeqCst) > accepted,
+            fake.counts.readers.load(Ordering::SeqCst) > accepted,
             "{framing:?}: the reader did not reconnect"
         );
         // The job noticed the reconnect and read the cache at once: no
@@ -854,18 +374,17 @@ async fn the_event_bus_reopening_mid_job_falls_back_to_the_job_cache() {
 /// is an `Auth` error after one retry, and the key is never in it.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_authentication_error_rereads_the_key() {
-    let fake = Fake::start(Framing::Prefixed);
-    let salt = fake.client(options(Duration::from_secs(5), 2)).await;
+    let fake = start(Framing::Prefixed);
+    let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
     let outcome = salt.run(&ping_m1()).await.unwrap();
     assert_eq!(returned(&outcome, "m1"), Some(Value::Boolean(true)));
 
     const NEW_KEY: &str = "rotated-master-key-11111111111111111111111111111111111111111111111111111111";
-    let (key, key_file) = (fake.key.clone(), fake.key_file.clone());
+    let key = fake.key();
     let mut rotated = false;
     fake.on_publish(move |req| {
         if req.fun == "test.ping" && !std::mem::replace(&mut rotated, true) {
-            std::fs::write(&key_file, NEW_KEY).unwrap();
-            *key.lock().unwrap() = NEW_KEY.into();
+            key.rotate(NEW_KEY).unwrap();
         }
         None // the standard answer: an auth error for the old key
     });
@@ -875,7 +394,7 @@ async fn an_authentication_error_rereads_the_key() {
     assert_eq!(keys, [KEY, KEY, NEW_KEY]);
 
     // A key that is never accepted: two attempts, then Auth.
-    *fake.key.lock().unwrap() = "something else".into();
+    fake.key().accept("something else");
     let err = salt.run(&ping_m1()).await.unwrap_err();
     assert!(matches!(err, Error::Auth), "{err:?}");
     assert!(!err.to_string().contains(NEW_KEY));
@@ -887,8 +406,8 @@ async fn an_authentication_error_rereads_the_key() {
 /// a target without an accepted key is reported missing, not silent.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_fake_answers_like_a_master() {
-    let fake = Fake::start(Framing::Bare);
-    let salt = fake.client(options(Duration::from_secs(5), 2)).await;
+    let fake = start(Framing::Bare);
+    let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
     let spec = JobSpec::new(
         "test.ping",
         vec!["m1".into(), "ghost".into()],
@@ -901,16 +420,35 @@ async fn the_fake_answers_like_a_master() {
     assert!(outcome.silent.is_empty());
     let published = fake.publishes("test.ping");
     assert_eq!(published[0].tgt, ["m1", "ghost"]);
-    let seen: BTreeMap<String, usize> = fake
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .fold(BTreeMap::new(), |mut m, r| {
-            *m.entry(r.cmd.clone()).or_default() += 1;
-            m
-        });
+    let seen: BTreeMap<String, usize> = fake.requests().iter().fold(BTreeMap::new(), |mut m, r| {
+        *m.entry(r.cmd.clone()).or_default() += 1;
+        m
+    });
     assert!(seen.get("ping").copied().unwrap_or(0) >= 1, "{seen:?}");
+}
+
+/// Not a fault: the bench defaults (returns only, nothing recorded) serve
+/// a job too, and a `silent-` minion is accepted but never returns, not
+/// even to find_job.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bench_defaults_return_all_but_silent_minions() {
+    let fake = FakeMaster::start(&["m1", "silent-1"]).unwrap();
+    let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
+    let spec = JobSpec::new(
+        "test.ping",
+        vec!["m1".into(), "silent-1".into()],
+        Duration::from_secs(1),
+        Duration::from_secs(1),
+    );
+    let outcome = salt.run(&spec).await.unwrap();
+    assert_eq!(returned(&outcome, "m1"), Some(Value::Boolean(true)));
+    assert_eq!(outcome.silent, ["silent-1"]);
+    assert!(outcome.missing.is_empty());
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::SeqCst);
+    assert_eq!(count(&fake.counts.test_pings), 1);
+    assert!(count(&fake.counts.publishes) >= 2, "test.ping, then find_job");
+    assert!(count(&fake.counts.pings) >= 1);
+    assert_eq!(count(&fake.counts.readers), 1);
 }
 
 /// Issue #8 part 3: the master stops answering between the publish and the
@@ -918,7 +456,7 @@ async fn the_fake_answers_like_a_master() {
 /// `false` to the client); now the job fails as the master's outage.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_master_lost_before_find_job_fails_the_job_not_the_minion() {
-    let fake = Fake::start(Framing::Bare);
+    let fake = start(Framing::Bare);
     fake.on_publish(|req| match req.fun.as_str() {
         // Published, but the minion's return never comes.
         "test.ping" => Some(Answer {
@@ -932,7 +470,7 @@ async fn a_master_lost_before_find_job_fails_the_job_not_the_minion() {
         }),
         _ => None,
     });
-    let salt = fake.client(options(Duration::from_secs(1), 2)).await;
+    let salt = client(&fake, options(Duration::from_secs(1), 2)).await;
     let spec = JobSpec::new(
         "test.ping",
         vec!["m1".into()],

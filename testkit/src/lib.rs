@@ -4,6 +4,9 @@
 //!   with its admin command ([`command`]);
 //! - [`http`]: the one HTTP/1.1 client, free to send what no well-behaved
 //!   client would, and a keep-alive [`http::Client`] for load;
+//! - [`fake_master`]: a Salt master at the protocol level, fast for load
+//!   and able to misbehave on purpose (held replies, torn frames, a bus
+//!   that restarts, a key that changes) for faults real Salt cannot make;
 //! - [`lab`]: the settings of a real Salt lab (`scripts/salt-lab.sh`);
 //! - [`measure`]: readings of a running process (memory, threads, CPU)
 //!   and latency percentiles;
@@ -15,6 +18,7 @@
 pub mod bench;
 pub mod command;
 pub mod daemon;
+pub mod fake_master;
 pub mod http;
 pub mod lab;
 pub mod measure;
@@ -27,6 +31,7 @@ use base64::Engine as _;
 
 pub use command::{admin, assert_no_raw_errors, run, Output};
 pub use daemon::Daemon;
+pub use fake_master::FakeMaster;
 pub use http::{parse_response, request_bytes, Conn, Ending, Response};
 
 /// How long a daemon may take to become ready or to exit after a signal,

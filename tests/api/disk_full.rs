@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::fake_salt::FakeSalt;
+use crate::common::FakeMaster;
 use crate::common::{bearer, Daemon, PATIENCE};
 
 /// A tmpfs mounted for one test, unmounted when dropped.
@@ -44,7 +44,7 @@ fn post(server: &Daemon, path: &str, token: &str) -> crate::common::Response {
 
 #[test]
 fn r8_a_full_disk_refuses_new_work_and_recovers_without_a_restart() {
-    let mut fake = FakeSalt::start(&["m1"]).unwrap();
+    let mut fake = FakeMaster::start(&["m1"]).unwrap();
     let mut server = Daemon::new(&["--salt-config", fake.config.to_str().unwrap()]);
     let Some(mnt) = Tmpfs::mount(&server.dir().join("mnt"), "6m") else {
         eprintln!("SKIPPED r8_a_full_disk...: cannot mount a tmpfs (needs root)");

@@ -257,7 +257,7 @@ fn an_admin_socket_path_that_is_not_a_socket_is_refused() {
 /// drain time closes it unanswered.
 #[test]
 fn a_long_poll_answers_at_once_when_the_daemon_stops() {
-    let fake = crate::common::fake_salt::FakeSalt::start(&["silent-1"]).unwrap();
+    let fake = crate::common::FakeMaster::start(&["silent-1"]).unwrap();
     let mut server = Daemon::start(&[
         "--salt-config",
         fake.config.to_str().unwrap(),

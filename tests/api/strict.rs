@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::fake_salt::FakeSalt;
+use crate::common::FakeMaster;
 use crate::common::{bearer, Conn, Daemon, Ending};
 
-fn salted() -> (FakeSalt, Daemon, String) {
-    let fake = FakeSalt::start(&["m1"]).unwrap();
+fn salted() -> (FakeMaster, Daemon, String) {
+    let fake = FakeMaster::start(&["m1"]).unwrap();
     let server = Daemon::start(&["--salt-config", fake.config.to_str().unwrap()]);
     let password = server.adduser("alice");
     let token = server.token("alice", &password);
@@ -141,7 +141,7 @@ fn r8_head_works_on_every_get_route() {
 
 #[test]
 fn r8_a_key_removed_after_its_task_was_accepted_answers_as_the_sync_call() {
-    let fake = FakeSalt::start(&["m1", "m2", "silent-1"]).unwrap();
+    let fake = FakeMaster::start(&["m1", "m2", "silent-1"]).unwrap();
     let server = Daemon::start(&[
         "--salt-config",
         fake.config.to_str().unwrap(),

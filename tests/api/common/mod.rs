@@ -1,11 +1,8 @@
 //! The integration tests' footing: everything of the shared harness
-//! (`projetyd-testkit`: the daemon, the HTTP client, the admin command),
+//! (`projetyd-testkit`: the daemon, the HTTP client, the admin command,
+//! the fake master),
 //! plus the real Salt lab of the end-to-end tests ([`lab`]).
 
-// The fake-fast master of the benches, shared until one harness serves both.
-#[path = "../../../benches/support/fake_salt.rs"]
-#[allow(dead_code)]
-pub mod fake_salt;
 pub mod lab;
 
 pub use projetyd_testkit::*;
