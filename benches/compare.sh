@@ -7,7 +7,7 @@
 # Builds the bench, starts a lab of its own (a master, 3 minions, the fixture keys and salt-api,
 # which scripts/salt-lab.sh sets up: cherrypy from PyPI into the lab's virtualenv, a master.d
 # file with rest_cherrypy, external_auth and netapi_enable_clients), runs
-# `cargo bench --bench compare` (benches/compare.rs) on it, and deletes the lab at the end,
+# `cargo bench --bench compare` (benches/compare/, main.rs first) on it, and deletes the lab at the end,
 # whatever happens. Results: target/bench-results/compare.json and compare-*.svg.
 #
 # Settings (environment, default in brackets): SALT_LAB_DIR [/tmp/pj-cmp], SALT_LAB_PUB_PORT

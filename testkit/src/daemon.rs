@@ -108,7 +108,16 @@ impl Daemon {
             } else {
                 Some("--no-salt")
             })
-            .args(["--listen", "127.0.0.1:0"])
+            // Port 0 (the address comes with READY) unless the caller
+            // chose one.
+            .args(
+                match self.args.iter().any(|a| a == "--listen") {
+                    true => None,
+                    false => Some(["--listen", "127.0.0.1:0"]),
+                }
+                .into_iter()
+                .flatten(),
+            )
             .arg("--db")
             .arg(&self.db)
             .arg("--admin-socket")

@@ -112,6 +112,29 @@ impl Response {
         message.to_owned()
     }
 
+    /// The body as JSON, or why it is not (for load generators, which
+    /// count failures instead of stopping).
+    pub fn try_json(&self) -> Result<Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("bad JSON ({e}): {}", self.text()))
+    }
+
+    /// `HTTP <status>: <body on one line>`.
+    pub fn describe(&self) -> String {
+        format!("HTTP {}: {}", self.status, self.text())
+    }
+
+    /// The body on one line, cut after 200 characters.
+    fn text(&self) -> String {
+        let line = String::from_utf8_lossy(&self.body)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        match line.char_indices().nth(200) {
+            Some((cut, _)) => format!("{}...", &line[..cut]),
+            None => line,
+        }
+    }
+
     /// `Retry-After` in seconds.
     pub fn retry_after(&self) -> u64 {
         self.header("retry-after").unwrap().parse().unwrap()
@@ -238,14 +261,13 @@ impl Conn {
             .iter()
             .find(|(n, _)| n == "content-length")
             .map(|(_, v)| v.parse::<usize>().unwrap());
-        assert!(
-            !headers
-                .iter()
-                .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")),
-            "this client does not decode chunked responses: {head}"
-        );
+        let chunked = headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.to_ascii_lowercase().contains("chunked"));
         let body = if (100..200).contains(&status) || status == 204 || status == 304 {
             Vec::new()
+        } else if chunked {
+            self.chunked_body()?
         } else if let Some(length) = length {
             while self.buf.len() < length {
                 if self.fill()? == 0 {
@@ -265,6 +287,42 @@ impl Conn {
             headers,
             body,
         })
+    }
+
+    /// A `Transfer-Encoding: chunked` body (trailers read and dropped).
+    fn chunked_body(&mut self) -> std::io::Result<Vec<u8>> {
+        let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+        let mut body = Vec::new();
+        loop {
+            let line = self.line()?;
+            let size = line.split(';').next().unwrap_or_default().trim();
+            let size = usize::from_str_radix(size, 16).map_err(|_| bad("bad chunk size"))?;
+            if size == 0 {
+                while !self.line()?.is_empty() {}
+                return Ok(body);
+            }
+            while self.buf.len() < size + 2 {
+                if self.fill()? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            body.extend_from_slice(&self.buf[..size]);
+            self.buf.drain(..size + 2);
+        }
+    }
+
+    /// The next CRLF-terminated line, without its CRLF.
+    fn line(&mut self) -> std::io::Result<String> {
+        loop {
+            if let Some(end) = find(&self.buf, b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..end]).into_owned();
+                self.buf.drain(..end + 2);
+                return Ok(line);
+            }
+            if self.fill()? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
     }
 
     /// Waits up to `within` for the server to close the connection,
@@ -315,7 +373,22 @@ impl Client {
         auth: &str,
         body: &[u8],
     ) -> std::io::Result<Response> {
-        let result = self.exchange(method, path, auth, body);
+        match auth.is_empty() {
+            true => self.send(method, path, &[], body),
+            false => self.send(method, path, &[("Authorization", auth)], body),
+        }
+    }
+
+    /// One request with these headers (besides `Host` and, for a body or a
+    /// POST, `Content-Length`).
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
+        let result = self.exchange(method, path, headers, body);
         match &result {
             Ok(response) if response.header("connection") == Some("close") => self.conn = None,
             Ok(_) => {}
@@ -324,14 +397,19 @@ impl Client {
         result
     }
 
-    fn exchange(&mut self, method: &str, path: &str, auth: &str, body: &[u8]) -> std::io::Result<Response> {
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             empty => empty.insert(Conn::connect(self.addr)?),
         };
-        let auth = [("Authorization", auth.as_bytes())];
-        let headers: &[(&str, &[u8])] = if auth[0].1.is_empty() { &[] } else { &auth };
-        conn.send(&request_bytes(method, path, headers, body, false))?;
+        let headers: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (*n, v.as_bytes())).collect();
+        conn.send(&request_bytes(method, path, &headers, body, false))?;
         conn.read_response()
     }
 }
@@ -372,4 +450,43 @@ fn parse_head(head: &str) -> (u16, Vec<(String, String)>) {
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
     (status, headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves `responses` (raw bytes, one per request) on a loopback port.
+    fn serve(responses: Vec<&'static [u8]>) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("one client");
+            for response in responses {
+                let mut request = Vec::new();
+                let mut byte = [0u8; 1];
+                while !request.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                    request.push(byte[0]);
+                }
+                stream.write_all(response).expect("the response");
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn a_client_reads_sized_and_chunked_bodies_on_one_connection() {
+        let addr = serve(vec![
+            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\n{\"a\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\nTrailer: t\r\n\r\n",
+        ]);
+        let mut client = Client::new(addr);
+        let sized = client.request("GET", "/one", "", b"").expect("the first answer");
+        assert_eq!((sized.status, sized.body.as_slice()), (200, &b"hello"[..]));
+        let chunked = client
+            .send("GET", "/two", &[("Accept", "application/json")], b"")
+            .expect("the second");
+        assert_eq!(chunked.try_json(), Ok(serde_json::json!({"a": 1})));
+        assert_eq!(chunked.describe(), "HTTP 200: {\"a\": 1}");
+    }
 }
