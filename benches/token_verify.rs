@@ -26,7 +26,16 @@ const ITERATIONS: u32 = 1_000;
 fn main() -> Result<(), Box<dyn Error>> {
     let store = Store::temporary()?;
     let password = projetyd::auth::password::hash("bench-password", ITERATIONS)?;
-    let (user_id, _) = store.create_user("bench", password, projetyd::unix_now())?;
+    // The store keeps at most MAX_TOKENS_PER_USER tokens per user (older
+    // ones are dropped), so the tokens are spread over enough users.
+    let users = TOKENS.div_ceil(projetyd::store::MAX_TOKENS_PER_USER);
+    let user_ids = (0..users)
+        .map(|i| {
+            Ok(store
+                .create_user(&format!("bench{i}"), password.clone(), projetyd::unix_now())?
+                .0)
+        })
+        .collect::<Result<Vec<u64>, projetyd::store::Error>>()?;
     let auth = Auth::new(store.clone(), throttle::Policy::default(), 1);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -36,8 +45,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let headers: Vec<Vec<u8>> = runtime.block_on(async {
         let mut headers = Vec::with_capacity(TOKENS);
-        for _ in 0..TOKENS {
-            let issued = auth.issue(user_id, 600).await?;
+        for i in 0..TOKENS {
+            let issued = auth.issue(user_ids[i % users], 600).await?;
             headers.push(format!("Bearer {}", issued.text).into_bytes());
         }
         Ok::<_, projetyd::auth::Error>(headers)
