@@ -110,15 +110,7 @@ impl Projetyd {
     /// connection), then each client long-polls the status of the tasks it
     /// submitted until it is final.
     pub fn async_run(&self, n: usize) -> AsyncRun {
-        let next = AtomicUsize::new(0);
-        let start = Instant::now();
-        let outs: Vec<ClientAsync> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..CONNS)
-                .map(|_| scope.spawn(|| self.async_client(&next, n, start)))
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        ClientAsync::total(n, outs)
+        crate::load::async_clients(n, |next, n, start| self.async_client(next, n, start))
     }
 
     /// One client of the async run: submits tasks while there are any

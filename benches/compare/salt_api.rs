@@ -120,15 +120,7 @@ impl SaltApi {
     /// that matched nothing both give `{"return": [{}]}`: there is no
     /// "done" flag, only the minion's id appearing.)
     pub fn async_run(&self, n: usize) -> AsyncRun {
-        let next = AtomicUsize::new(0);
-        let start = Instant::now();
-        let outs: Vec<ClientAsync> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..CONNS)
-                .map(|_| scope.spawn(|| self.async_client(&next, n, start)))
-                .collect();
-            handles.into_iter().filter_map(|h| h.join().ok()).collect()
-        });
-        ClientAsync::total(n, outs)
+        crate::load::async_clients(n, |next, n, start| self.async_client(next, n, start))
     }
 
     /// One client of the async run: submits jobs while there are any left
