@@ -78,9 +78,13 @@ pub fn find<'t, C>(table: &'t [Endpoint<C>], method: &Method, path: &str) -> Fou
 /// The pattern of the first endpoint whose pattern matches `path`, and the
 /// parameters it takes from it.
 pub fn resource<C>(table: &[Endpoint<C>], path: &str) -> Option<(&'static str, Params)> {
+    // The path is split once; each pattern is walked as bytes (a split on
+    // a `char` per pattern and request cost more than the rest of the
+    // lookup: measured with callgrind).
+    let given: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     table
         .iter()
-        .find_map(|endpoint| matches(endpoint.path, path).map(|params| (endpoint.path, params)))
+        .find_map(|endpoint| matches(endpoint.path, &given).map(|params| (endpoint.path, params)))
 }
 
 /// The `Allow` value for `pattern`: its methods in table order, `HEAD`
@@ -99,19 +103,21 @@ pub fn allow<C>(table: &[Endpoint<C>], pattern: &str) -> String {
     methods.join(", ")
 }
 
-/// The parameters `path` gives `pattern`, or `None` if it does not match.
-fn matches(pattern: &str, path: &str) -> Option<Params> {
-    let mut wanted = pattern.strip_prefix('/')?.split('/');
-    let mut given = path.strip_prefix('/')?.split('/');
+/// The parameters that the segments of a path (`given`, after its
+/// leading `/`) give `pattern`, or `None` if they do not match it.
+fn matches(pattern: &str, given: &[&str]) -> Option<Params> {
+    let wanted = pattern.as_bytes().strip_prefix(b"/")?.split(|b| *b == b'/');
+    let mut given = given.iter();
     let mut params = Vec::new();
-    loop {
-        match (wanted.next(), given.next()) {
-            (None, None) => return Some(Params(params)),
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => params.push(decode_segment(g)?),
-            (Some(w), Some(g)) if w == g => {}
-            _ => return None,
+    for w in wanted {
+        let g = given.next()?;
+        if w.first() == Some(&b'{') && w.last() == Some(&b'}') {
+            params.push(decode_segment(g)?);
+        } else if w != g.as_bytes() {
+            return None;
         }
     }
+    given.next().is_none().then_some(Params(params))
 }
 
 /// Percent-decodes one path segment; `None` (so 404) if the result is not
