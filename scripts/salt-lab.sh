@@ -423,6 +423,16 @@ wait_master() {
   say "master up in $(since "$t0")s"
 }
 
+# The last lines a daemon wrote, on stderr: a clean-up after a failure deletes the lab's logs.
+show_logs() {  # $1 = name (master, minion-1, ...)
+  local f
+  for f in "$LOGS/$1.console" "$LOGS/$1.log"; do
+    [[ -s $f ]] || continue
+    echo "salt-lab: --- last lines of $f:" >&2
+    tail -n 20 "$f" >&2
+  done
+}
+
 wait_minions() {
   local n ids t0 deadline out got i
   n=$(minion_count); ids=$(minion_ids)
@@ -435,7 +445,7 @@ wait_minions() {
     (( got == n )) && break
     running master || fail "salt-master is not running; see $LOGS/master.console and $LOGS/master.log"
     for ((i = 1; i <= n; i++)); do
-      running "minion-$i" || fail "minion-$i is not running; see $LOGS/minion-$i.console and $LOGS/minion-$i.log"
+      running "minion-$i" || { show_logs "minion-$i"; fail "minion-$i is not running; see $LOGS/minion-$i.console and $LOGS/minion-$i.log"; }
     done
     (( SECONDS < deadline )) || fail "only $got of $n minions answered test.ping within ${TIMEOUT}s; logs in $LOGS"
     sleep 0.5

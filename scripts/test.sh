@@ -49,7 +49,14 @@ e2e() {
   LABS+=("$dir")
   scripts/salt-lab.sh clean >/dev/null 2>&1 || true
   scripts/salt-lab.sh install || return 1
-  scripts/salt-lab.sh start 3 >/dev/null || return 1
+  # Starting Salt's own daemons is the one step here that has failed by
+  # itself (a minion gone at start, twice in many runs, cause unknown; its
+  # logs are printed): one more try on a clean lab before giving up.
+  if ! scripts/salt-lab.sh start 3 >/dev/null; then
+    echo "test.sh: the Salt $version lab did not start; cleaning it and trying once more"
+    scripts/salt-lab.sh clean >/dev/null 2>&1 || true
+    scripts/salt-lab.sh start 3 >/dev/null || return 1
+  fi
   scripts/salt-lab.sh fixtures || return 1
   # The e2e tests are #[ignore]d (a plain `cargo test` reports them as
   # ignored); --ignored runs exactly them.
