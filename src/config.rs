@@ -85,13 +85,19 @@ pub struct SaltSettings {
     pub gather_job_timeout: Option<Duration>,
     /// Largest `?timeout=` a client may ask for.
     pub max_timeout: Duration,
+    /// Longest a job may run while its minions say they are busy.
+    pub max_job_time: Duration,
 }
+
+/// Longest a job may run by default while its minions say they are busy.
+pub const DEFAULT_MAX_JOB_TIME: Duration = Duration::from_secs(3600);
 
 impl SaltSettings {
     pub fn new() -> SaltSettings {
         SaltSettings {
             master_config: DEFAULT_SALT_CONFIG.into(),
             max_timeout: Duration::from_secs(300),
+            max_job_time: DEFAULT_MAX_JOB_TIME,
             ..SaltSettings::default()
         }
     }

@@ -158,7 +158,11 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         path: config.admin_socket.clone(),
         source,
     })?;
-    let executor = Arc::new(service::SaltExecutor { salt: salt.clone() });
+    let watching = Arc::new(service::Watching::default());
+    let executor = Arc::new(service::SaltExecutor {
+        salt: salt.clone(),
+        watching: watching.clone(),
+    });
     let settings = pool::Settings {
         workers: config.task_workers,
         queue: config.task_queue,
@@ -173,6 +177,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         store.clone(),
         salt.clone(),
         pool.clone(),
+        watching,
         max_timeout,
     ));
     let shutdown = Shutdown::default();

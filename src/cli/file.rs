@@ -71,6 +71,7 @@ fn overlay(mut over: Serve, under: Serve) -> Serve {
         salt_timeout,
         salt_gather_job_timeout,
         max_salt_timeout,
+        max_job_time,
     );
     if over.trusted_proxy.is_empty() {
         over.trusted_proxy = under.trusted_proxy;
@@ -118,6 +119,7 @@ fn defaults() -> Serve {
         salt_timeout: None,
         salt_gather_job_timeout: None,
         max_salt_timeout: secs(salt.max_timeout),
+        max_job_time: secs(salt.max_job_time),
     }
 }
 
@@ -196,6 +198,7 @@ mod tests {
             salt_timeout: Some(13),
             salt_gather_job_timeout: Some(14),
             max_salt_timeout: Some(15),
+            max_job_time: Some(16),
         }
     }
 

@@ -142,6 +142,10 @@ pub struct Serve {
     /// largest ?timeout= a client may ask for, in seconds (default 300)
     #[argh(option)]
     pub max_salt_timeout: Option<u64>,
+    /// longest a job may run while its minions say they are busy, in
+    /// seconds (default 3600)
+    #[argh(option)]
+    pub max_job_time: Option<u64>,
 }
 
 /// create a user and print its generated password
@@ -457,6 +461,9 @@ pub fn config_from(flags: Serve) -> Config {
         salt.gather_job_timeout = flags.salt_gather_job_timeout.map(secs);
         if let Some(v) = flags.max_salt_timeout {
             salt.max_timeout = secs(v);
+        }
+        if let Some(v) = flags.max_job_time {
+            salt.max_job_time = secs(v);
         }
         salt
     });

@@ -20,7 +20,11 @@ pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("{method} is not supported here; use {allow}")]
     MethodNotAllowed { method: String, allow: String },
     #[error("the request did not arrive in time")]
@@ -43,7 +47,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -58,7 +64,9 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "bad request",
             ApiError::Unauthorized(_) => "authentication required",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not found",
+            ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed { .. } => "method not supported",
             ApiError::RequestTimeout => "request timeout",
             ApiError::PayloadTooLarge { .. } => "payload too large",
@@ -105,6 +113,8 @@ impl ApiError {
                 headers.insert(CONNECTION, HeaderValue::from_static("close"));
             }
             ApiError::BadRequest(_)
+            | ApiError::Forbidden(_)
+            | ApiError::Conflict(_)
             | ApiError::NotFound(_)
             | ApiError::Internal(_)
             | ApiError::ServerError(_) => {}
@@ -124,6 +134,8 @@ impl From<service::Error> for ApiError {
         match err {
             service::Error::Invalid(message) => ApiError::BadRequest(message),
             service::Error::NotFound(message) => ApiError::NotFound(message),
+            service::Error::Forbidden(message) => ApiError::Forbidden(message),
+            service::Error::Conflict(message) => ApiError::Conflict(message),
             err @ service::Error::InvalidCursor => ApiError::BadRequest(err.to_string()),
             service::Error::Unavailable { message, retry_after } => {
                 ApiError::Unavailable { message, retry_after }

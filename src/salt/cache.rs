@@ -37,8 +37,15 @@ pub async fn returns(cachedir: &Path, jid: &str, minions: &[String]) -> BTreeMap
                 if minion.contains('/') || minion == ".." || minion == "." {
                     return None;
                 }
-                let data = read_cached(&dir.join(&minion).join("return.p"))?;
-                Some((minion, Return::from_data(&data)))
+                let entry = dir.join(&minion);
+                let data = read_cached(&entry.join("return.p"))?;
+                let mut ret = Return::from_data(&data);
+                // The outputter is written beside the return, when named.
+                if ret.out.is_none() {
+                    ret.out =
+                        read_cached(&entry.join("out.p")).and_then(|v| wire::text(&v).map(str::to_owned));
+                }
+                Some((minion, ret))
             })
             .collect()
     })

@@ -11,7 +11,7 @@ use rmpv::Value;
 use tokio::time::Instant;
 
 use super::events::Subscription;
-use super::outcome::{JobOutcome, Return};
+use super::outcome::{JobOutcome, Progress, Return};
 use super::wire::{self, Event};
 use super::{cache, Error, Salt};
 
@@ -31,6 +31,8 @@ pub struct JobSpec {
     /// its returns instead of publishing again; else publish it (minions
     /// ignore a jid they have already seen, so this is safe).
     pub attach: bool,
+    /// Where the minions heard from so far are shown, if anyone watches.
+    pub progress: Option<Progress>,
 }
 
 impl JobSpec {
@@ -44,6 +46,7 @@ impl JobSpec {
             gather_job_timeout,
             jid: None,
             attach: false,
+            progress: None,
         }
     }
 }
@@ -59,9 +62,6 @@ struct Check {
 
 /// How often a running job checks whether the event bus reconnected.
 const BUS_CHECK: Duration = Duration::from_millis(250);
-
-/// Longest any job may take, however often minions say they are busy.
-pub const MAX_JOB_TIME: Duration = Duration::from_secs(3600);
 
 impl Salt {
     /// Runs `spec` to completion (see the module doc).
@@ -87,8 +87,11 @@ impl Salt {
             None => self.publish(&spec.targets, &spec.fun, &spec.arg, &jid).await?,
         };
         let expected: BTreeSet<String> = published.minions.into_iter().collect();
+        if let Some(progress) = &spec.progress {
+            progress.start(&jid, &expected, &returns);
+        }
         let start = Instant::now();
-        let hard_deadline = start + MAX_JOB_TIME;
+        let hard_deadline = start + self.options.max_job_time;
         let mut phase_until = start + spec.timeout;
         let mut check: Option<Check> = None;
         while !expected.iter().all(|m| returns.contains_key(m)) {
@@ -105,7 +108,11 @@ impl Salt {
                     }
                 }
                 event = sub.events.recv() => match event {
-                    Some(event) => record_return(&event, &jid, &mut returns),
+                    Some(event) => {
+                        if let (Some(id), Some(progress)) = (record_return(&event, &jid, &mut returns), &spec.progress) {
+                            progress.returned(id);
+                        }
+                    }
                     None => break,
                 },
                 event = next_check_event(&mut check) => {
@@ -176,6 +183,21 @@ impl Salt {
         })
     }
 
+    /// Asks `minions` to stop running `jid` (`saltutil.kill_job`), without
+    /// waiting for their answers; the minions the master published to.
+    pub async fn kill_job(&self, jid: &str, minions: &[String]) -> Result<Vec<String>, Error> {
+        self.check_up()?;
+        let arg = [Value::from(jid)];
+        let published = self
+            .publish(minions, "saltutil.kill_job", &arg, &wire::new_jid())
+            .await?;
+        log::info!(
+            "job {jid}: kill_job sent to {} minion(s)",
+            published.minions.len()
+        );
+        Ok(published.minions)
+    }
+
     /// Publishes `saltutil.find_job <jid>` to `pending`; an error means the
     /// master cannot be asked, so nothing can be said about the minions.
     async fn start_check(&self, jid: &str, pending: Vec<String>) -> Result<Check, Error> {
@@ -220,10 +242,11 @@ fn returner<'t>(tag: &'t str, jid: &str) -> Option<&'t str> {
         .filter(|id| !id.is_empty())
 }
 
-fn record_return(event: &Event, jid: &str, returns: &mut BTreeMap<String, Return>) {
-    if let Some(id) = returner(&event.tag, jid) {
-        returns.insert(id.to_owned(), Return::from_data(&event.data));
-    }
+/// Records the return `event` carries, if it is one of `jid`'s; the id.
+fn record_return<'e>(event: &'e Event, jid: &str, returns: &mut BTreeMap<String, Return>) -> Option<&'e str> {
+    let id = returner(&event.tag, jid)?;
+    returns.insert(id.to_owned(), Return::from_data(&event.data));
+    Some(id)
 }
 
 fn record_check(event: &Event, round: &mut Check) {

@@ -6,17 +6,18 @@
 mod cache;
 pub mod config;
 mod events;
+mod functions;
 pub mod job;
+pub mod json;
 pub mod keys;
 pub mod outcome;
 mod req;
 pub mod wire;
 
-use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::sync::LockAnyway as _;
 use rmpv::Value;
@@ -24,7 +25,7 @@ use rmpv::Value;
 pub use config::MasterConfig;
 pub use job::JobSpec;
 pub use keys::KeyList;
-pub use outcome::{JobOutcome, Return};
+pub use outcome::{Heard, JobOutcome, Progress, Return};
 
 /// What can go wrong talking to Salt. Never carries the master's key.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -62,6 +63,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// How long the list of functions is reused before it is refreshed.
     pub functions_ttl: Duration,
+    /// Longest a job may run while its minions say they are busy.
+    pub max_job_time: Duration,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             sockets: 8,
             request_timeout: Duration::from_secs(10),
             functions_ttl: Duration::from_secs(300),
+            max_job_time: crate::config::DEFAULT_MAX_JOB_TIME,
         }
     }
 }
@@ -113,6 +117,7 @@ impl Setup {
         }
         let options = Options {
             key_file: settings.key_file.clone(),
+            max_job_time: settings.max_job_time,
             ..Options::default()
         };
         Ok(Setup { master, options })
@@ -147,10 +152,8 @@ pub struct Salt {
     events: events::EventBus,
     keys: keys::KeyCache,
     reachable: Mutex<Reachable>,
-    /// The last list of functions and when it was fetched.
-    functions: Mutex<Option<(Instant, Arc<Vec<String>>)>>,
-    /// Single flight for function refreshes.
-    refreshing: tokio::sync::Mutex<()>,
+    /// The minions' functions (`functions.rs`).
+    functions: functions::FunctionCache,
 }
 
 /// How often the master is pinged for `/healthz` and fast 503s.
@@ -196,11 +199,10 @@ impl Salt {
             options,
             config,
             reachable: Mutex::new(Reachable::Unknown),
-            functions: Mutex::new(None),
-            refreshing: tokio::sync::Mutex::new(()),
+            functions: functions::FunctionCache::default(),
         });
         background.spawn("salt health", health_loop(Arc::downgrade(&salt)));
-        background.spawn("salt functions", functions_loop(Arc::downgrade(&salt)));
+        background.spawn("salt functions", functions::refresh_loop(Arc::downgrade(&salt)));
         Ok(salt)
     }
 
@@ -362,56 +364,6 @@ impl Salt {
             minions_denied: list("minions_denied"),
         })
     }
-
-    /// The sorted execution functions the minions offer, from the cache
-    /// the background loop keeps fresh; fetched now only if there is none.
-    pub async fn functions(&self) -> Result<Arc<Vec<String>>, Error> {
-        let cached = self.functions.lock_anyway().clone();
-        match cached {
-            Some((_, list)) => Ok(list),
-            None => self.refresh_functions().await,
-        }
-    }
-
-    async fn refresh_functions(&self) -> Result<Arc<Vec<String>>, Error> {
-        let _single = self.refreshing.lock().await;
-        if let Some((at, list)) = self.functions.lock_anyway().clone() {
-            if at.elapsed() <= self.options.functions_ttl {
-                return Ok(list); // refreshed while this caller waited
-            }
-        }
-        let keys = self.keys().await?;
-        if keys.minions.is_empty() {
-            return Err(Error::Master(
-                "no accepted minion to ask for its functions".into(),
-            ));
-        }
-        // Silent minions get find_job rounds like any job: a minion busy
-        // loading its modules (the first sys.list_functions after a start
-        // is slow) is waited for, a down one costs timeout + gather once.
-        let spec = JobSpec::new(
-            "sys.list_functions",
-            keys.minions.clone(),
-            self.config.timeout,
-            self.config.gather_job_timeout,
-        );
-        let outcome = self.run(&spec).await?;
-        let mut all = BTreeSet::new();
-        for ret in outcome.returns.values() {
-            if let Some(items) = ret.value.as_array() {
-                all.extend(items.iter().filter_map(wire::text).map(str::to_owned));
-            }
-        }
-        if all.is_empty() {
-            return Err(Error::Unanswered(format!(
-                "none of {} minion(s) listed its functions in time",
-                keys.minions.len()
-            )));
-        }
-        let list = Arc::new(all.into_iter().collect::<Vec<_>>());
-        *self.functions.lock_anyway() = Some((Instant::now(), list.clone()));
-        Ok(list)
-    }
 }
 
 /// Reads the key exactly as the file holds it (no trimming).
@@ -429,32 +381,5 @@ async fn health_loop(salt: std::sync::Weak<Salt>) {
         strong.set_reachable(&result);
         drop(strong);
         tokio::time::sleep(HEALTH_EVERY).await;
-    }
-}
-
-/// Keeps the function list fresh: fetched once the master answers, then
-/// every `functions_ttl`; retried sooner after a failure.
-async fn functions_loop(salt: std::sync::Weak<Salt>) {
-    const RETRY: Duration = Duration::from_secs(10);
-    // Give the health loop a moment to reach the master first.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    loop {
-        let Some(strong) = salt.upgrade() else { return };
-        let wait = if strong.check_up().is_err() {
-            RETRY
-        } else {
-            match strong.refresh_functions().await {
-                Ok(list) => {
-                    log::debug!("{} Salt functions cached", list.len());
-                    strong.options.functions_ttl
-                }
-                Err(err) => {
-                    log::warn!("cannot list the minions' functions: {err}");
-                    RETRY
-                }
-            }
-        };
-        drop(strong);
-        tokio::time::sleep(wait).await;
     }
 }

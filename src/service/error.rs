@@ -16,6 +16,13 @@ pub enum Error {
     /// A target, task or record that is not there (or not the caller's).
     #[error("{0}")]
     NotFound(String),
+    /// The caller may not do this (its ACLs or roles say no).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The record is not in a state that allows it (a finished task cannot
+    /// be cancelled).
+    #[error("{0}")]
+    Conflict(String),
     /// A page cursor that is not one of the caller's records.
     #[error("the cursor is not one of your records")]
     InvalidCursor,
@@ -40,6 +47,8 @@ impl Error {
         let kind = match self {
             Error::Invalid(_) | Error::InvalidCursor => FailureKind::Invalid,
             Error::NotFound(_) => FailureKind::NotFound,
+            Error::Forbidden(_) => FailureKind::Forbidden,
+            Error::Conflict(_) => FailureKind::Invalid,
             Error::Unavailable { .. } => FailureKind::Unavailable,
             Error::Internal(cause) => {
                 log::error!("internal error: {cause}");

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{run, still_accepted, Error, JobRequest, Outcome};
+use super::{run, still_accepted, Error, JobRequest, Outcome, Watching};
 use crate::pool::{Executor, Retry, Work};
 use crate::salt::Salt;
 use crate::store::Task;
@@ -12,6 +12,8 @@ use crate::store::Task;
 /// Runs tasks on the Salt master; `None` when the daemon runs without one.
 pub struct SaltExecutor {
     pub salt: Option<Arc<Salt>>,
+    /// Where a running job's progress is shown (the service's).
+    pub watching: Arc<Watching>,
 }
 
 impl Executor for SaltExecutor {
@@ -27,16 +29,19 @@ impl Executor for SaltExecutor {
         let salt = self.salt.clone();
         let job = JobRequest {
             user_id: task.user_id,
+            kind: task.kind.clone(),
             function: task.function.clone(),
             args: task.args.clone(),
             kwargs: task.kwargs.clone(),
             targets: task.target.clone(),
             timeout: std::time::Duration::from_secs(task.timeout),
         };
+        let watching = self.watching.clone();
         Box::pin(async move {
+            let (progress, _shown) = watching.watch(&jid);
             let result = match &salt {
                 Some(salt) => match still_accepted(salt, job).await {
-                    Ok(job) => run(salt, &job, Some(jid), attach).await,
+                    Ok(job) => run(salt, &job, Some(jid), attach, Some(progress)).await,
                     Err(err) => Err(err),
                 },
                 None => Err(Error::no_salt()),

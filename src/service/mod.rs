@@ -16,20 +16,23 @@
 
 mod error;
 mod executor;
+mod functions;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rmpv::Value;
 
 pub use error::Error;
 pub use executor::SaltExecutor;
+pub use functions::Call;
 
 use crate::pool::{self, SubmitError, TaskPool};
-use crate::salt::{JobSpec, Salt};
-use crate::store::{self, Store, Task, TaskKind, TaskState};
-pub use crate::store::{Failure, FailureKind, Outcome};
+use crate::salt::{json, Heard, JobSpec, Progress, Salt};
+use crate::store::{self, MinionResult, Store, Task, TaskState};
+pub use crate::store::{Failure, FailureKind, Outcome, TaskKind};
+use crate::sync::LockAnyway as _;
 
 /// The longest `?timeout=` when the daemon runs without Salt settings.
 pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(300);
@@ -40,6 +43,8 @@ pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRequest {
     pub user_id: u64,
+    /// How its outcome is told: a ping's `true`/`false`, or returns.
+    pub kind: TaskKind,
     pub function: String,
     /// Positional arguments, as JSON text each.
     pub args: Vec<String>,
@@ -53,9 +58,51 @@ pub struct JobRequest {
 /// Where a task stands for its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskStatus {
-    /// Queued or running.
-    Pending,
-    Finished(Outcome),
+    /// Queued or running; for a running job of any function, which of its
+    /// minions have returned so far.
+    Pending {
+        kind: TaskKind,
+        state: TaskState,
+        heard: Option<Heard>,
+    },
+    Finished {
+        kind: TaskKind,
+        outcome: Outcome,
+    },
+}
+
+/// The progress of the jobs tasks are running, by jid: the executor
+/// writes it, [`Service::status`] shows it.
+#[derive(Default)]
+pub struct Watching(Mutex<HashMap<String, Progress>>);
+
+impl Watching {
+    /// A new progress for `jid`, shown until the guard is dropped.
+    fn watch(self: &Arc<Watching>, jid: &str) -> (Progress, Unwatch) {
+        let progress = Progress::default();
+        self.0.lock_anyway().insert(jid.to_owned(), progress.clone());
+        let guard = Unwatch {
+            watching: self.clone(),
+            jid: jid.to_owned(),
+        };
+        (progress, guard)
+    }
+
+    fn heard(&self, jid: &str) -> Option<Heard> {
+        self.0.lock_anyway().get(jid).map(Progress::snapshot)
+    }
+}
+
+/// Ends what [`Watching::watch`] started.
+struct Unwatch {
+    watching: Arc<Watching>,
+    jid: String,
+}
+
+impl Drop for Unwatch {
+    fn drop(&mut self) {
+        self.watching.0.lock_anyway().remove(&self.jid);
+    }
 }
 
 /// The service; one per daemon, shared as `Arc<Service>`.
@@ -63,15 +110,24 @@ pub struct Service {
     store: Store,
     salt: Option<Arc<Salt>>,
     pool: Arc<TaskPool>,
+    watching: Arc<Watching>,
     max_timeout: Duration,
 }
 
 impl Service {
-    pub fn new(store: Store, salt: Option<Arc<Salt>>, pool: Arc<TaskPool>, max_timeout: Duration) -> Service {
+    /// `watching` is the one the pool's [`SaltExecutor`] writes.
+    pub fn new(
+        store: Store,
+        salt: Option<Arc<Salt>>,
+        pool: Arc<TaskPool>,
+        watching: Arc<Watching>,
+        max_timeout: Duration,
+    ) -> Service {
         Service {
             store,
             salt,
             pool,
+            watching,
             max_timeout,
         }
     }
@@ -133,7 +189,7 @@ impl Service {
 
     /// Runs a validated job now and waits for its returns.
     pub async fn run(&self, job: &JobRequest) -> Result<Outcome, Error> {
-        run(self.salt()?, job, None, false).await
+        run(self.salt()?, job, None, false, None).await
     }
 
     /// Records a validated job as a task (durably) and queues it.
@@ -145,7 +201,7 @@ impl Service {
         }
         let task = Task {
             user_id: job.user_id,
-            kind: TaskKind::Ping,
+            kind: job.kind,
             function: job.function,
             args: job.args,
             kwargs: job.kwargs,
@@ -178,8 +234,15 @@ impl Service {
     ) -> Result<Option<TaskStatus>, Error> {
         let task = self.pool.wait(id, wait, |task| task.belongs_to(user_id)).await?;
         Ok(task.map(|task| match task.outcome {
-            Some(outcome) if task.state.is_final() => TaskStatus::Finished(outcome),
-            _ => TaskStatus::Pending,
+            Some(outcome) if task.state.is_final() => TaskStatus::Finished {
+                kind: task.kind,
+                outcome,
+            },
+            _ => TaskStatus::Pending {
+                heard: task.jid.as_deref().and_then(|jid| self.watching.heard(jid)),
+                kind: task.kind,
+                state: task.state,
+            },
         }))
     }
 
@@ -206,6 +269,7 @@ impl Service {
 fn ping(user_id: u64, targets: Vec<String>, timeout: Duration) -> JobRequest {
     JobRequest {
         user_id,
+        kind: TaskKind::Ping,
         function: "test.ping".into(),
         args: Vec::new(),
         kwargs: BTreeMap::new(),
@@ -215,13 +279,32 @@ fn ping(user_id: u64, targets: Vec<String>, timeout: Duration) -> JobRequest {
 }
 
 /// Runs `job` under `jid` (a new one when `None`; `attach` after a
-/// restart), and reads its returns: each target that is not missing, with
-/// `true` for a minion that answered the ping and `false` for one that did
-/// not answer in time.
-async fn run(salt: &Salt, job: &JobRequest, jid: Option<String>, attach: bool) -> Result<Outcome, Error> {
+/// restart), and reads its returns, for each target that is not missing:
+/// for a ping, `true` for a minion that answered and `false` for one that
+/// did not answer in time; for any other function, what each minion
+/// returned, or that it never did.
+async fn run(
+    salt: &Salt,
+    job: &JobRequest,
+    jid: Option<String>,
+    attach: bool,
+    progress: Option<Progress>,
+) -> Result<Outcome, Error> {
+    let args = job
+        .args
+        .iter()
+        .map(|text| stored_json(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let kwargs = job
+        .kwargs
+        .iter()
+        .map(|(name, text)| Ok((name.clone(), stored_json(text)?)))
+        .collect::<Result<BTreeMap<_, _>, Error>>()?;
     let spec = JobSpec {
         jid,
         attach,
+        arg: json::call_args(&args, &kwargs),
+        progress,
         ..JobSpec::new(
             &job.function,
             job.targets.clone(),
@@ -230,19 +313,42 @@ async fn run(salt: &Salt, job: &JobRequest, jid: Option<String>, attach: bool) -
         )
     };
     let outcome = salt.run(&spec).await?;
-    let returns = job
-        .targets
-        .iter()
-        .filter(|id| !outcome.missing.contains(id))
-        .map(|id| {
-            let up = outcome
-                .returns
-                .get(id)
-                .is_some_and(|r| r.value == Value::Boolean(true));
-            (id.clone(), up.to_string())
-        })
-        .collect();
-    Ok(Outcome::Returned(returns))
+    let targets = job.targets.iter().filter(|id| !outcome.missing.contains(id));
+    Ok(match job.kind {
+        TaskKind::Ping => Outcome::Returned(
+            targets
+                .map(|id| {
+                    let up = outcome
+                        .returns
+                        .get(id)
+                        .is_some_and(|r| r.value == Value::Boolean(true));
+                    (id.clone(), up.to_string())
+                })
+                .collect(),
+        ),
+        TaskKind::Run { .. } => Outcome::Ran(
+            targets
+                .map(|id| {
+                    let result = match outcome.returns.get(id) {
+                        Some(ret) => MinionResult::Returned {
+                            value: json::to_json(&ret.value).to_string(),
+                            retcode: ret.retcode,
+                            success: ret.success,
+                            exception: ret.is_exception(),
+                        },
+                        None => MinionResult::Silent,
+                    };
+                    (id.clone(), result)
+                })
+                .collect(),
+        ),
+    })
+}
+
+/// An argument as the request gave it and the task record holds it.
+fn stored_json(text: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(text)
+        .map_err(|err| Error::Internal(format!("an argument does not decode: {err}").into()))
 }
 
 /// The same job, keeping only the targets that are accepted keys now: a

@@ -38,7 +38,7 @@ use sled::Tree;
 
 pub use handle::Store;
 pub use records::{PasswordHash, Token, User};
-pub use tasks::{Failure, FailureKind, Outcome, Task, TaskKind, TaskState};
+pub use tasks::{Failure, FailureKind, MinionResult, Outcome, Task, TaskKind, TaskState};
 
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,10 @@ use super::{unwrap_tx, Error, Trees};
 pub enum TaskKind {
     /// `test.ping` to exact minion ids; answers like `POST /ping`.
     Ping,
+    /// Any function; answers like `POST /minions/<m>/tasks/<fun>`, each
+    /// minion's return alone or, with `full_return`, with its retcode and
+    /// success.
+    Run { full_return: bool },
 }
 
 /// Where a task is in its life. Queued → Running → Done | Failed; a task
@@ -33,11 +37,17 @@ pub enum TaskState {
     Done,
     Failed,
     Interrupted,
+    /// Its owner cancelled it: before it ran, or while it ran (the minions
+    /// still running it were sent `saltutil.kill_job`).
+    Cancelled,
 }
 
 impl TaskState {
     pub fn is_final(self) -> bool {
-        matches!(self, TaskState::Done | TaskState::Failed | TaskState::Interrupted)
+        matches!(
+            self,
+            TaskState::Done | TaskState::Failed | TaskState::Interrupted | TaskState::Cancelled
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +57,7 @@ impl TaskState {
             TaskState::Done => "done",
             TaskState::Failed => "failed",
             TaskState::Interrupted => "interrupted",
+            TaskState::Cancelled => "cancelled",
         }
     }
 }
@@ -60,13 +71,32 @@ pub enum Outcome {
     Returned(BTreeMap<String, String>),
     /// It did not run, or could not be finished.
     Failed(Failure),
+    /// Any function ran: what each target did, by minion id.
+    Ran(BTreeMap<String, MinionResult>),
 }
 
 impl Outcome {
     /// Whether the job ran (the task is `done`, else `failed`).
     pub fn is_returned(&self) -> bool {
-        matches!(self, Outcome::Returned(_))
+        matches!(self, Outcome::Returned(_) | Outcome::Ran(_))
     }
+}
+
+/// What one target of a job did. A return, a non-zero retcode, an
+/// exception and silence are told apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MinionResult {
+    /// The minion returned: its value as JSON text, its retcode and
+    /// success as it reported them, and whether the value is the text of
+    /// an exception the function raised.
+    Returned {
+        value: String,
+        retcode: i64,
+        success: bool,
+        exception: bool,
+    },
+    /// It never returned: down, or still running at the job's end.
+    Silent,
 }
 
 /// Why a task did not return: a kind and the message a client is shown
@@ -89,6 +119,10 @@ pub enum FailureKind {
     Interrupted,
     /// Anything else; the detail is in the log.
     Internal,
+    /// The caller may not run it (or no longer may, for a task).
+    Forbidden,
+    /// Its owner cancelled it.
+    Cancelled,
 }
 
 /// A task record.

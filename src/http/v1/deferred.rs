@@ -9,10 +9,10 @@ use std::time::Duration;
 use hyper::header::{HeaderValue, HOST, LOCATION};
 use hyper::StatusCode;
 
-use super::ping;
+use super::{outcome, ping};
 use crate::http::body::{self, Reply};
 use crate::http::{query_param, ApiError, AppState, Req};
-use crate::service::TaskStatus;
+use crate::service::{TaskKind, TaskStatus};
 
 /// # `POST /api/v1.0/tasks/ping/<minion>` (Bearer)
 ///
@@ -36,7 +36,12 @@ pub async fn ping_many(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
 }
 
 /// `202` with the status URL.
-fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Reply {
+pub(super) fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Reply {
+    with_location(state, req, id, body::empty(StatusCode::ACCEPTED))
+}
+
+/// `response` with the status URL of task `id`.
+fn with_location(state: &AppState, req: &Req, id: [u8; 16], mut response: Reply) -> Reply {
     let base = match &state.config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
@@ -55,7 +60,6 @@ fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Reply {
         }
     };
     let location = format!("{base}/api/v1.0/tasks/status/{}", uuid::Uuid::from_bytes(id));
-    let mut response = body::empty(StatusCode::ACCEPTED);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(LOCATION, value);
@@ -74,8 +78,9 @@ pub fn parse_id(text: &str) -> Option<[u8; 16]> {
 
 /// # `GET /api/v1.0/tasks/status/<id>[?wait=<seconds>]` (Bearer)
 ///
-/// - `202` empty with `Location` while queued or running (after waiting up
-///   to `wait` seconds, capped, for it to finish)
+/// - `202` with `Location` while queued or running (after waiting up to
+///   `wait` seconds, capped, for it to finish): empty for a ping; for any
+///   other function `{"state", "returned": [ids], "pending": [ids]}`
 /// - the synchronous call's status and body once finished
 /// - `400` bad `wait` · `401` no valid token · `404` unknown id, or
 ///   another user's task
@@ -98,7 +103,30 @@ pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiE
     };
     match status {
         None => Err(not_found()),
-        Some(TaskStatus::Pending) => Ok(accepted(state, req, task_id)),
-        Some(TaskStatus::Finished(outcome)) => Ok(ping::render(outcome)),
+        // A ping's 202 stays empty, as the 2016 API had it.
+        Some(TaskStatus::Pending {
+            kind: TaskKind::Ping, ..
+        }) => Ok(accepted(state, req, task_id)),
+        Some(TaskStatus::Pending {
+            state: task_state,
+            heard,
+            ..
+        }) => {
+            let (returned, pending) = match heard {
+                Some(heard) => {
+                    let pending = heard.pending();
+                    (heard.returned.into_iter().collect(), pending)
+                }
+                None => (Vec::new(), Vec::new()),
+            };
+            let progress = serde_json::json!({
+                "state": task_state.as_str(),
+                "returned": returned,
+                "pending": pending,
+            });
+            let reply = body::json(StatusCode::ACCEPTED, &progress);
+            Ok(with_location(state, req, task_id, reply))
+        }
+        Some(TaskStatus::Finished { kind, outcome }) => Ok(outcome::render(&kind, outcome)),
     }
 }

@@ -34,8 +34,8 @@ struct Links {
 
 fn view(id: [u8; 16], task: Task) -> JobView {
     let id = uuid::Uuid::from_bytes(id).to_string();
-    let result = task.outcome.map(|outcome| {
-        let (status, body) = super::ping::render_json(outcome);
+    let result = task.outcome.clone().map(|outcome| {
+        let (status, body) = super::outcome::render_json(&task.kind, outcome);
         serde_json::json!({"status": status.as_u16(), "body": body})
     });
     JobView {

@@ -12,6 +12,8 @@ mod functions;
 mod health;
 mod history;
 mod keys;
+mod minions;
+pub(crate) mod outcome;
 pub(crate) mod ping;
 pub(crate) mod tokens;
 mod users;
@@ -39,6 +41,10 @@ pub enum Call {
     TaskStatus,
     JobList,
     JobGet,
+    MinionList,
+    MinionFunctions,
+    MinionDoc,
+    MinionRun,
 }
 
 const fn endpoint(
@@ -144,6 +150,34 @@ pub static TABLE: &[Endpoint<Call>] = &[
         "task.status",
         Call::TaskStatus,
     ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/minions",
+        Token,
+        "minions.list",
+        Call::MinionList,
+    ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/minions/{minion}/tasks",
+        Token,
+        "minions.functions",
+        Call::MinionFunctions,
+    ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/minions/{minion}/tasks/{function}",
+        Token,
+        "minions.doc",
+        Call::MinionDoc,
+    ),
+    endpoint(
+        Method::POST,
+        "/api/v1.0/minions/{minion}/tasks/{function}",
+        Token,
+        "minions.run",
+        Call::MinionRun,
+    ),
     endpoint(Method::GET, "/api/v1.0/jobs", Token, "jobs.list", Call::JobList),
     endpoint(
         Method::GET,
@@ -173,6 +207,10 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
         Call::TaskStatus => deferred::status(state, req, param).await,
         Call::JobList => history::list(state, req),
         Call::JobGet => history::get(state, req, param),
+        Call::MinionList => minions::list(state, req).await,
+        Call::MinionFunctions => minions::functions(state, req, param).await,
+        Call::MinionDoc => minions::documentation(state, req, param, req.params.get(1)).await,
+        Call::MinionRun => minions::run(state, req, param, req.params.get(1)).await,
     }
 }
 
@@ -203,6 +241,25 @@ mod tests {
             (Method::POST, "/api/v1.0/tasks/ping/m1", Call::TaskPingOne, "m1"),
             (Method::GET, "/api/v1.0/tasks/status/abc", Call::TaskStatus, "abc"),
             (Method::HEAD, "/api/v1.0/jobs/abc", Call::JobGet, "abc"),
+            (Method::GET, "/api/v1.0/minions", Call::MinionList, ""),
+            (
+                Method::GET,
+                "/api/v1.0/minions/m1/tasks",
+                Call::MinionFunctions,
+                "m1",
+            ),
+            (
+                Method::GET,
+                "/api/v1.0/minions/m1/tasks/test.arg",
+                Call::MinionDoc,
+                "m1",
+            ),
+            (
+                Method::POST,
+                "/api/v1.0/minions/m1/tasks/test.arg",
+                Call::MinionRun,
+                "m1",
+            ),
         ];
         for (method, path, call, param) in cases {
             assert_eq!(

@@ -9,12 +9,12 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use hyper::StatusCode;
 use serde::Deserialize;
 
-use crate::http::body::{self, Reply};
+use super::outcome::render;
+use crate::http::body::Reply;
 use crate::http::{query_param, ApiError, AppState, Req};
-use crate::service::{Failure, FailureKind, JobRequest, Outcome};
+use crate::service::JobRequest;
 
 /// Validates `POST .../ping/<minion>`: `<minion>` must be an accepted key.
 pub async fn validate_one(state: &AppState, req: &Req, minion: &str) -> Result<JobRequest, ApiError> {
@@ -42,7 +42,7 @@ pub async fn validate_many(state: &AppState, req: &Req) -> Result<JobRequest, Ap
 /// - `503` the Salt master is unreachable
 pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Reply, ApiError> {
     let job = validate_one(state, req, minion).await?;
-    Ok(render(state.service.run(&job).await?))
+    Ok(render(&job.kind, state.service.run(&job).await?))
 }
 
 /// # `POST /api/v1.0/ping` with `{"target": ["m1", "m2"]}` or `{"target": "m1"}` (Bearer)
@@ -55,7 +55,7 @@ pub async fn one(state: &AppState, req: &Req, minion: &str) -> Result<Reply, Api
 /// - `503` the Salt master is unreachable
 pub async fn many(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
     let job = validate_many(state, req).await?;
-    Ok(render(state.service.run(&job).await?))
+    Ok(render(&job.kind, state.service.run(&job).await?))
 }
 
 /// The body of `POST /api/v1.0/ping`: one id or a list of ids.
@@ -103,7 +103,7 @@ pub(crate) fn parse_targets(body: &[u8]) -> Result<BTreeSet<String>, ApiError> {
 
 /// `?timeout=<seconds>`: a positive integer, capped at the server maximum;
 /// `None` (the service's default) when absent.
-fn timeout(state: &AppState, req: &Req) -> Result<Option<Duration>, ApiError> {
+pub(super) fn timeout(state: &AppState, req: &Req) -> Result<Option<Duration>, ApiError> {
     let Some(text) = query_param(req, "timeout") else {
         return Ok(None);
     };
@@ -111,47 +111,6 @@ fn timeout(state: &AppState, req: &Req) -> Result<Option<Duration>, ApiError> {
     Ok(Some(Duration::from_secs(crate::http::query::seconds(
         "timeout", text, 1, max,
     )?)))
-}
-
-/// An outcome in the v1.0 shape: what the synchronous call answers, and
-/// what a finished task replays (`200 {"m1": true, ...}`, or the error).
-pub fn render(outcome: Outcome) -> Reply {
-    let (status, body) = render_json(outcome);
-    body::json(status, &body)
-}
-
-/// The status and JSON body of [`render`] (also shown by `/jobs`).
-pub fn render_json(outcome: Outcome) -> (StatusCode, serde_json::Value) {
-    match outcome {
-        Outcome::Returned(returns) => {
-            let map: serde_json::Map<String, serde_json::Value> = returns
-                .into_iter()
-                .map(|(id, text)| {
-                    let value = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-                    (id, value)
-                })
-                .collect();
-            (StatusCode::OK, serde_json::Value::Object(map))
-        }
-        Outcome::Failed(failure) => {
-            let err = failed(failure);
-            (err.status(), err.body())
-        }
-    }
-}
-
-/// The error a recorded failure stands for.
-pub fn failed(failure: Failure) -> ApiError {
-    let Failure { kind, message } = failure;
-    match kind {
-        FailureKind::Invalid => ApiError::BadRequest(message),
-        FailureKind::NotFound => ApiError::NotFound(message),
-        FailureKind::Unavailable => ApiError::Unavailable {
-            message,
-            retry_after: Duration::from_secs(5),
-        },
-        FailureKind::Interrupted | FailureKind::Internal => ApiError::ServerError(message),
-    }
 }
 
 #[cfg(test)]

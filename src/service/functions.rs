@@ -1,0 +1,91 @@
+//! Minions and their functions: which minions there are, what one offers,
+//! a function's documentation, and a job of any function on one minion.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Error, JobRequest, Service, TaskKind};
+
+/// What a caller asks to run, before it is checked: the function and its
+/// arguments as the request gave them.
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    pub function: String,
+    pub args: Vec<serde_json::Value>,
+    pub kwargs: BTreeMap<String, serde_json::Value>,
+    pub timeout: Option<Duration>,
+    /// Each minion's retcode and success beside its return.
+    pub full_return: bool,
+}
+
+impl Service {
+    /// The accepted minion ids, sorted.
+    pub async fn minions(&self) -> Result<Vec<String>, Error> {
+        let keys = self.salt()?.keys().await?;
+        Ok(keys.minions.clone())
+    }
+
+    /// The functions `minion` offers; `Invalid` when it is not an accepted
+    /// key (the seed API answers 400 there).
+    pub async fn minion_functions(&self, minion: &str) -> Result<Arc<Vec<String>>, Error> {
+        let salt = self.salt()?;
+        accepted(&salt.keys().await?.minions, minion)?;
+        Ok(salt.minion_functions(minion).await?)
+    }
+
+    /// The documentation of `function` on `minion`.
+    pub async fn documentation(&self, minion: &str, function: &str) -> Result<String, Error> {
+        offered(&self.minion_functions(minion).await?, minion, function)?;
+        self.salt()?
+            .doc(minion, function)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("minion {minion:?} has no documentation for {function:?}")))
+    }
+
+    /// `call` on one minion, which must be an accepted key that offers the
+    /// function.
+    pub async fn run_on_minion(&self, user_id: u64, minion: &str, call: Call) -> Result<JobRequest, Error> {
+        let functions = self.minion_functions(minion).await?;
+        offered(&functions, minion, &call.function)?;
+        let timeout = self.timeout(self.salt()?, call.timeout);
+        Ok(job(user_id, vec![minion.to_owned()], call, timeout))
+    }
+}
+
+/// The job `call` stands for, on exact `targets`.
+fn job(user_id: u64, targets: Vec<String>, call: Call, timeout: Duration) -> JobRequest {
+    JobRequest {
+        user_id,
+        kind: TaskKind::Run {
+            full_return: call.full_return,
+        },
+        function: call.function,
+        args: call.args.iter().map(serde_json::Value::to_string).collect(),
+        kwargs: call
+            .kwargs
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        targets,
+        timeout,
+    }
+}
+
+fn accepted(minions: &[String], minion: &str) -> Result<(), Error> {
+    match minions.binary_search_by(|id| id.as_str().cmp(minion)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::Invalid(format!(
+            "minion {minion:?} is not an accepted key"
+        ))),
+    }
+}
+
+fn offered(functions: &[String], minion: &str, function: &str) -> Result<(), Error> {
+    match functions.binary_search_by(|f| f.as_str().cmp(function)) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::Invalid(format!(
+            "function {function:?} is not available on minion {minion:?}"
+        ))),
+    }
+}
