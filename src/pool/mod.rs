@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 
 use crate::background::Background;
 use crate::store::{self, Failure, FailureKind, Outcome, Store, Task, TaskState};
@@ -43,8 +44,10 @@ pub trait Executor: Send + Sync + 'static {
     fn new_jid(&self) -> String;
 
     /// Runs `task` under Salt job id `jid`; `attach` after a restart, when
-    /// the job may already have been published.
-    fn execute(&self, task: &Task, jid: String, attach: bool) -> Work;
+    /// the job may already have been published. When `stop` is cancelled
+    /// (its owner cancelled the task), the work stops what it started and
+    /// ends with a [`FailureKind::Cancelled`] outcome.
+    fn execute(&self, task: &Task, jid: String, attach: bool, stop: CancellationToken) -> Work;
 
     /// Whether tasks that asked for a retry may run again now.
     fn ready(&self) -> bool {
@@ -77,6 +80,27 @@ pub enum SubmitError {
     ShuttingDown,
     #[error(transparent)]
     Store(#[from] store::Error),
+}
+
+/// What [`TaskPool::cancel`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancel {
+    /// The task had not started: it is now final, `cancelled`.
+    Cancelled,
+    /// The task is running here: it was told to stop, and ends
+    /// `cancelled` once what it started is stopped.
+    Stopping,
+    /// The task had already ended, in this state.
+    Finished(TaskState),
+}
+
+/// Who handles a task right now, so that a cancel and a start never both
+/// write it.
+enum Claim {
+    /// Running in this process; cancelling the token stops it.
+    Running(CancellationToken),
+    /// Being cancelled: a start leaves it alone.
+    Cancelling,
 }
 
 /// Why a task is being run.
@@ -120,6 +144,8 @@ pub struct TaskPool {
     outages: Mutex<HashMap<[u8; 16], u32>>,
     /// Tasks cut short by an outage and not yet started again.
     cut_short: Mutex<Vec<[u8; 16]>>,
+    /// Tasks being run or cancelled; see [`Claim`].
+    claims: Mutex<HashMap<[u8; 16], Claim>>,
 }
 
 impl TaskPool {
@@ -146,6 +172,7 @@ impl TaskPool {
             parked: Mutex::new(Vec::new()),
             outages: Mutex::new(HashMap::new()),
             cut_short: Mutex::new(Vec::new()),
+            claims: Mutex::new(HashMap::new()),
         });
         pool.clone().recover().await?;
         background.spawn("task dispatch", pool.clone().dispatch(receiver));
@@ -218,6 +245,54 @@ impl TaskPool {
             waiters.remove(&id);
         }
         Ok(task)
+    }
+
+    /// Cancels task `id`: a task that has not started ends `cancelled` now;
+    /// a running one is told to stop (its executor stops the Salt job) and
+    /// ends `cancelled` soon after. `None` if there is no such task or
+    /// `visible` refuses it.
+    pub async fn cancel(
+        &self,
+        id: [u8; 16],
+        visible: impl Fn(&Task) -> bool,
+    ) -> Result<Option<Cancel>, store::Error> {
+        let seen = self.blocking(move |store| store.task(&id)).await?;
+        if !seen.as_ref().is_some_and(&visible) {
+            return Ok(None);
+        }
+        {
+            let mut claims = self.claims.lock_anyway();
+            match claims.get(&id) {
+                Some(Claim::Running(stop)) => {
+                    stop.cancel();
+                    return Ok(Some(Cancel::Stopping));
+                }
+                Some(Claim::Cancelling) => return Ok(Some(Cancel::Stopping)),
+                None => {
+                    claims.insert(id, Claim::Cancelling);
+                }
+            }
+        }
+        let _release = Release { pool: self, id };
+        // Read again under the claim: the record may have moved on since.
+        let Some(task) = self.blocking(move |store| store.task(&id)).await? else {
+            return Ok(None);
+        };
+        if task.state.is_final() {
+            return Ok(Some(Cancel::Finished(task.state)));
+        }
+        let message = match (&task.state, &task.jid) {
+            (TaskState::Running, Some(jid)) => format!(
+                "cancelled by its owner while its Salt job {jid} was waiting for the master to come back; nothing was sent to the minions"
+            ),
+            _ => "cancelled by its owner before it started".to_owned(),
+        };
+        let outcome = Outcome::Failed(Failure {
+            kind: FailureKind::Cancelled,
+            message,
+        });
+        self.finish(id, task, TaskState::Cancelled, outcome).await?;
+        Ok(Some(Cancel::Cancelled))
     }
 
     fn waiters(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 16], Arc<Notify>>> {
@@ -335,6 +410,16 @@ impl TaskPool {
     }
 
     async fn try_run(&self, id: [u8; 16], start: Start) -> Result<(), store::Error> {
+        let stop = CancellationToken::new();
+        {
+            let mut claims = self.claims.lock_anyway();
+            if claims.contains_key(&id) {
+                // Being cancelled, or already running: the other side ends it.
+                return Ok(());
+            }
+            claims.insert(id, Claim::Running(stop.clone()));
+        }
+        let _release = Release { pool: self, id };
         let Some(mut task) = self.blocking(move |store| store.task(&id)).await? else {
             return Ok(());
         };
@@ -358,7 +443,7 @@ impl TaskPool {
         self.blocking(move |store| store.update_task(&id, &record))
             .await?;
         self.commit.flush().await?;
-        let outcome = match self.executor.execute(&task, jid, attach).await {
+        let outcome = match self.executor.execute(&task, jid, attach, stop).await {
             Ok(outcome) => outcome,
             Err(Retry(outcome)) => {
                 let mut outages = self.outages();
@@ -380,10 +465,13 @@ impl TaskPool {
             }
         };
         self.outages().remove(&id);
-        let state = if outcome.is_returned() {
-            TaskState::Done
-        } else {
-            TaskState::Failed
+        let state = match &outcome {
+            Outcome::Failed(Failure {
+                kind: FailureKind::Cancelled,
+                ..
+            }) => TaskState::Cancelled,
+            outcome if outcome.is_returned() => TaskState::Done,
+            _ => TaskState::Failed,
         };
         self.finish(id, task, state, outcome).await
     }
@@ -419,6 +507,18 @@ impl TaskPool {
             self.spawn_outside_queue(id, Start::New);
         }
         Ok(())
+    }
+}
+
+/// Ends a [`Claim`] on every way out of the code that took it.
+struct Release<'a> {
+    pool: &'a TaskPool,
+    id: [u8; 16],
+}
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.pool.claims.lock_anyway().remove(&self.id);
     }
 }
 

@@ -12,7 +12,8 @@ use crate::store::TaskKind;
 /// What the fake executor was asked to do: (function, jid, attach).
 type Calls = Mutex<Vec<(String, String, bool)>>;
 
-/// `ok`: returns at once. `gate`: returns once `gate` has a permit.
+/// `ok`: returns at once. `gate`: returns once `gate` has a permit, or
+/// ends cancelled when told to stop.
 /// `outage`: cut short while `down`; `always-down`: cut short every time.
 struct Fake {
     calls: Calls,
@@ -36,6 +37,13 @@ fn returned() -> Outcome {
     Outcome::Returned(BTreeMap::from([("m1".to_owned(), "true".to_owned())]))
 }
 
+fn cancelled() -> Outcome {
+    Outcome::Failed(Failure {
+        kind: FailureKind::Cancelled,
+        message: "stopped".into(),
+    })
+}
+
 fn outage() -> Outcome {
     Outcome::Failed(Failure {
         kind: FailureKind::Unavailable,
@@ -48,7 +56,7 @@ impl Executor for Fake {
         format!("fake-{}", self.jids.fetch_add(1, Ordering::SeqCst))
     }
 
-    fn execute(&self, task: &Task, jid: String, attach: bool) -> Work {
+    fn execute(&self, task: &Task, jid: String, attach: bool, stop: CancellationToken) -> Work {
         self.calls
             .lock_anyway()
             .push((task.function.clone(), jid, attach));
@@ -57,10 +65,10 @@ impl Executor for Fake {
         let down = self.down.load(Ordering::SeqCst);
         Box::pin(async move {
             match function.as_str() {
-                "gate" => {
-                    let _permit = gate.acquire().await;
-                    Ok(returned())
-                }
+                "gate" => tokio::select! {
+                    _permit = gate.acquire() => Ok(returned()),
+                    () = stop.cancelled() => Ok(cancelled()),
+                },
                 "outage" if down => Err(Retry(outage())),
                 "always-down" => Err(Retry(outage())),
                 _ => Ok(returned()),
@@ -312,4 +320,59 @@ async fn shutdown_refuses_new_tasks_and_leaves_running_ones_for_recovery() {
         .iter()
         .any(|(f, j, attach)| f == "gate" && Some(j) == jid.as_ref() && *attach));
     next.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queued_task_is_cancelled_without_running_and_a_running_one_is_stopped() {
+    let setup = start(1, 10).await;
+    let running = setup.pool.submit(task("gate")).await.expect("accepted");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(setup.state(running), TaskState::Running);
+    let queued = setup.pool.submit(task("ok")).await.expect("accepted");
+
+    let answer = setup.pool.cancel(queued, |_| true).await.expect("cancel");
+    assert_eq!(answer, Some(Cancel::Cancelled));
+    let record = setup.finished(queued).await;
+    assert_eq!(record.state, TaskState::Cancelled);
+    assert!(matches!(
+        record.outcome,
+        Some(Outcome::Failed(Failure {
+            kind: FailureKind::Cancelled,
+            ..
+        }))
+    ));
+
+    let answer = setup.pool.cancel(running, |_| true).await.expect("cancel");
+    assert_eq!(answer, Some(Cancel::Stopping));
+    let record = setup.finished(running).await;
+    assert_eq!(record.state, TaskState::Cancelled, "the executor's stop is final");
+    assert_eq!(record.outcome, Some(cancelled()));
+
+    // The worker is free again, and the cancelled task never ran.
+    let later = setup.pool.submit(task("ok")).await.expect("accepted");
+    assert_eq!(setup.finished(later).await.state, TaskState::Done);
+    let functions: Vec<String> = setup.calls().into_iter().map(|c| c.0).collect();
+    assert_eq!(functions, ["gate", "ok"]);
+
+    // Cancelling what has ended says so and changes nothing.
+    let answer = setup.pool.cancel(later, |_| true).await.expect("cancel");
+    assert_eq!(answer, Some(Cancel::Finished(TaskState::Done)));
+    assert_eq!(setup.state(later), TaskState::Done);
+    setup.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_its_caller_may_not_see_cannot_be_cancelled() {
+    let setup = start(1, 10).await;
+    let id = setup.pool.submit(task("gate")).await.expect("accepted");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(setup.pool.cancel(id, |_| false).await.expect("cancel"), None);
+    assert_eq!(
+        setup.pool.cancel([9u8; 16], |_| true).await.expect("cancel"),
+        None
+    );
+    assert_eq!(setup.state(id), TaskState::Running, "left alone");
+    setup.fake.gate.add_permits(1);
+    assert_eq!(setup.finished(id).await.state, TaskState::Done);
+    setup.stop().await;
 }

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+
 use super::{run, still_accepted, Error, JobRequest, Outcome, Watching};
 use crate::pool::{Executor, Retry, Work};
-use crate::salt::Salt;
-use crate::store::Task;
+use crate::salt::{Heard, Salt};
+use crate::store::{Failure, FailureKind, Task};
 
 /// Runs tasks on the Salt master; `None` when the daemon runs without one.
 pub struct SaltExecutor {
@@ -25,7 +27,7 @@ impl Executor for SaltExecutor {
         self.salt.as_ref().is_some_and(|salt| salt.status().is_ok())
     }
 
-    fn execute(&self, task: &Task, jid: String, attach: bool) -> Work {
+    fn execute(&self, task: &Task, jid: String, attach: bool, stop: CancellationToken) -> Work {
         let salt = self.salt.clone();
         let job = JobRequest {
             user_id: task.user_id,
@@ -37,14 +39,24 @@ impl Executor for SaltExecutor {
             timeout: std::time::Duration::from_secs(task.timeout),
         };
         let watching = self.watching.clone();
+        let targets = task.target.clone();
         Box::pin(async move {
             let (progress, _shown) = watching.watch(&jid);
-            let result = match &salt {
-                Some(salt) => match still_accepted(salt, job).await {
-                    Ok(job) => run(salt, &job, Some(jid), attach, Some(progress)).await,
-                    Err(err) => Err(err),
-                },
-                None => Err(Error::no_salt()),
+            let work = async {
+                match &salt {
+                    Some(salt) => match still_accepted(salt, job).await {
+                        Ok(job) => run(salt, &job, Some(jid.clone()), attach, Some(progress.clone())).await,
+                        Err(err) => Err(err),
+                    },
+                    None => Err(Error::no_salt()),
+                }
+            };
+            let result = tokio::select! {
+                result = work => result,
+                () = stop.cancelled() => {
+                    let heard = progress.snapshot();
+                    return Ok(stopped(salt.as_deref(), &jid, &targets, heard).await);
+                }
             };
             // Unavailable while the master is away is an outage, not an
             // answer: the pool runs the task again once the master is back.
@@ -57,4 +69,45 @@ impl Executor for SaltExecutor {
             }
         })
     }
+}
+
+/// Stops a job its owner cancelled: `saltutil.kill_job` to the minions
+/// that have not returned yet (to every target when the cancel came while
+/// the job was being published); the outcome says what was done.
+async fn stopped(salt: Option<&Salt>, jid: &str, targets: &[String], heard: Heard) -> Outcome {
+    let published = heard.jid.is_some();
+    let pending = match published {
+        true => heard.pending(),
+        false => targets.to_vec(),
+    };
+    let so_far = match published {
+        true => format!(
+            "after {} of {} minion(s) returned",
+            heard.returned.len(),
+            heard.expected.len()
+        ),
+        false => "while its job was being published".to_owned(),
+    };
+    let message = match salt {
+        _ if pending.is_empty() => format!("cancelled by its owner {so_far}; none was still running it"),
+        Some(salt) => match salt.kill_job(jid, &pending).await {
+            Ok(told) if told.is_empty() => format!(
+                "cancelled by its owner {so_far}; saltutil.kill_job reached none of {}",
+                pending.join(", ")
+            ),
+            Ok(told) => format!(
+                "cancelled by its owner {so_far}; saltutil.kill_job sent to {}",
+                told.join(", ")
+            ),
+            Err(err) => format!(
+                "cancelled by its owner {so_far}; saltutil.kill_job could not be sent ({err}), so {} may still be running it",
+                pending.join(", ")
+            ),
+        },
+        None => format!("cancelled by its owner {so_far}"),
+    };
+    Outcome::Failed(Failure {
+        kind: FailureKind::Cancelled,
+        message,
+    })
 }

@@ -37,6 +37,9 @@ use crate::sync::LockAnyway as _;
 /// The longest `?timeout=` when the daemon runs without Salt settings.
 pub const DEFAULT_MAX_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long a cancel waits for a running task to stop before answering.
+const CANCEL_WAIT: Duration = Duration::from_secs(10);
+
 /// A validated Salt job: who asks, what runs where, how long to wait. The
 /// synchronous and asynchronous paths share it, so both refuse the same
 /// requests.
@@ -244,6 +247,22 @@ impl Service {
                 state: task.state,
             },
         }))
+    }
+
+    /// Cancels the caller's task `id` (see [`pool::TaskPool::cancel`]) and
+    /// gives its record a moment to reach its final state; `None` for an
+    /// unknown id or another user's task.
+    pub async fn cancel(&self, user_id: u64, id: [u8; 16]) -> Result<Option<(pool::Cancel, Task)>, Error> {
+        let Some(answer) = self.pool.cancel(id, |task| task.belongs_to(user_id)).await? else {
+            return Ok(None);
+        };
+        // A running job stops once kill_job is published: a round trip.
+        let wait = match answer {
+            pool::Cancel::Stopping => CANCEL_WAIT,
+            _ => Duration::ZERO,
+        };
+        let task = self.pool.wait(id, wait, |_| true).await?;
+        Ok(task.map(|task| (answer, task)))
     }
 
     /// The caller's task record `id`, if it is theirs.

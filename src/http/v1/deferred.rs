@@ -41,7 +41,7 @@ pub(super) fn accepted(state: &AppState, req: &Req, id: [u8; 16]) -> Reply {
 }
 
 /// `response` with the status URL of task `id`.
-fn with_location(state: &AppState, req: &Req, id: [u8; 16], mut response: Reply) -> Reply {
+pub(super) fn with_location(state: &AppState, req: &Req, id: [u8; 16], mut response: Reply) -> Reply {
     let base = match &state.config.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {

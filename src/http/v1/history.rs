@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::deferred::parse_id;
 use crate::http::body::{self, Reply};
 use crate::http::{query_param, ApiError, AppState, Req};
+use crate::pool::Cancel;
 use crate::service;
 use crate::store::Task;
 
@@ -120,4 +121,34 @@ pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
         .task(caller.user_id, task_id)?
         .ok_or_else(not_found)?;
     Ok(body::json(StatusCode::OK, &view(task_id, task)))
+}
+
+/// # `POST /api/v1.0/jobs/<id>/cancel` (Bearer)
+///
+/// - `200 Job`: cancelled; a queued task never runs, a running one was
+///   stopped with `saltutil.kill_job` on the minions still running it; its
+///   state is `cancelled` and its status answers 409
+/// - `202 Job` + `Location` (its status): told to stop, not stopped yet
+/// - `409` it had already ended (the message says how) · `401` no valid
+///   token · `404` unknown id, or another user's job
+pub async fn cancel(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
+    let caller = req.caller()?;
+    let not_found = || ApiError::NotFound(format!("no job with id {id:?}"));
+    let task_id = parse_id(id).ok_or_else(not_found)?;
+    let (answer, task) = state
+        .service
+        .cancel(caller.user_id, task_id)
+        .await?
+        .ok_or_else(not_found)?;
+    match answer {
+        Cancel::Finished(ended) => Err(ApiError::Conflict(format!(
+            "job {id} has already ended: {}",
+            ended.as_str()
+        ))),
+        _ if task.state.is_final() => Ok(body::json(StatusCode::OK, &view(task_id, task))),
+        _ => {
+            let reply = body::json(StatusCode::ACCEPTED, &view(task_id, task));
+            Ok(super::deferred::with_location(state, req, task_id, reply))
+        }
+    }
 }

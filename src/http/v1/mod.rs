@@ -41,6 +41,7 @@ pub enum Call {
     TaskStatus,
     JobList,
     JobGet,
+    JobCancel,
     MinionList,
     MinionFunctions,
     MinionDoc,
@@ -186,6 +187,13 @@ pub static TABLE: &[Endpoint<Call>] = &[
         "jobs.get",
         Call::JobGet,
     ),
+    endpoint(
+        Method::POST,
+        "/api/v1.0/jobs/{id}/cancel",
+        Token,
+        "jobs.cancel",
+        Call::JobCancel,
+    ),
 ];
 
 /// Runs `call` for a request whose caller was authenticated as its table
@@ -207,6 +215,7 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
         Call::TaskStatus => deferred::status(state, req, param).await,
         Call::JobList => history::list(state, req),
         Call::JobGet => history::get(state, req, param),
+        Call::JobCancel => history::cancel(state, req, param).await,
         Call::MinionList => minions::list(state, req).await,
         Call::MinionFunctions => minions::functions(state, req, param).await,
         Call::MinionDoc => minions::documentation(state, req, param, req.params.get(1)).await,
@@ -241,6 +250,7 @@ mod tests {
             (Method::POST, "/api/v1.0/tasks/ping/m1", Call::TaskPingOne, "m1"),
             (Method::GET, "/api/v1.0/tasks/status/abc", Call::TaskStatus, "abc"),
             (Method::HEAD, "/api/v1.0/jobs/abc", Call::JobGet, "abc"),
+            (Method::POST, "/api/v1.0/jobs/abc/cancel", Call::JobCancel, "abc"),
             (Method::GET, "/api/v1.0/minions", Call::MinionList, ""),
             (
                 Method::GET,
