@@ -289,7 +289,12 @@ file_roots:
   base: [$LAB/srv/salt]
 pillar_roots:
   base: [$LAB/srv/pillar]
+# Targets for the e2e tests: a grain-based and a list nodegroup.
+nodegroups:
+  webs: 'G@role:web'
+  firsts: [minion-1, minion-2]
 EOF
+  write_states
   for ((i = 1; i <= n; i++)); do
     id=minion-$i
     d=$LAB/m/$id
@@ -321,6 +326,10 @@ recon_default: 200
 recon_max: 1000
 recon_randomize: False
 $(retry_settings)
+# Grains the e2e tests target: minion-3 is the one database.
+grains:
+  role: $( ((i == 3)) && echo db || echo web)
+  lab_index: $i
 file_roots:
   base: [$LAB/srv/salt]
 pillar_roots:
@@ -331,6 +340,24 @@ EOF
   { cat "$CONF/master"; echo "gather_job_timeout: 2"; } >"$QUICK/master"
   echo "$n" >"$LAB/minion-count"
   write_api_config
+}
+
+# States the e2e tests apply: one that succeeds, one that fails (a non-zero retcode).
+write_states() {
+  mkdir -p "$LAB/srv/salt/e2e"
+  cat >"$LAB/srv/salt/e2e/ok.sls" <<'EOF'
+# written by projetyd scripts/salt-lab.sh
+e2e-managed:
+  file.managed:
+    - name: {{ opts['cachedir'] }}/e2e-managed.txt
+    - contents: managed by the projetyd e2e tests
+EOF
+  cat >"$LAB/srv/salt/e2e/fail.sls" <<'EOF'
+# written by projetyd scripts/salt-lab.sh
+e2e-fails:
+  cmd.run:
+    - name: exit 3
+EOF
 }
 
 # The master itself checks external_auth when salt-api asks it for tokens and publishes, so this

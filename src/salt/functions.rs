@@ -39,6 +39,25 @@ impl Salt {
         }
     }
 
+    /// Whether `minion` may offer `fun`: its own cached list says; for a
+    /// minion not listed yet (down at the last refresh, or new), a function
+    /// some other minion offers may be, and the job itself will tell, so a
+    /// run on a down minion waits once, not twice; otherwise the minion is
+    /// asked now.
+    pub async fn may_offer(&self, minion: &str, fun: &str) -> Result<bool, Error> {
+        let known = {
+            let listing = self.functions.listing.lock_anyway();
+            listing.as_ref().and_then(|l| match l.by_minion.get(minion) {
+                Some(own) => Some(contains(own, fun)),
+                None => contains(&l.all, fun).then_some(true),
+            })
+        };
+        match known {
+            Some(known) => Ok(known),
+            None => Ok(contains(&self.minion_functions(minion).await?, fun)),
+        }
+    }
+
     /// The sorted functions one minion offers: from the cache, else asked
     /// of that minion now (a minion accepted since the last refresh).
     pub async fn minion_functions(&self, minion: &str) -> Result<Arc<Vec<String>>, Error> {
@@ -178,6 +197,10 @@ pub(super) async fn refresh_loop(salt: std::sync::Weak<Salt>) {
         drop(strong);
         tokio::time::sleep(wait).await;
     }
+}
+
+fn contains(sorted: &[String], fun: &str) -> bool {
+    sorted.binary_search_by(|f| f.as_str().cmp(fun)).is_ok()
 }
 
 #[cfg(test)]

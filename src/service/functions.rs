@@ -44,10 +44,13 @@ impl Service {
     }
 
     /// `call` on one minion, which must be an accepted key that offers the
-    /// function.
+    /// function (or, not listed yet, one some other minion offers).
     pub async fn run_on_minion(&self, user_id: u64, minion: &str, call: Call) -> Result<JobRequest, Error> {
-        let functions = self.minion_functions(minion).await?;
-        offered(&functions, minion, &call.function)?;
+        let salt = self.salt()?;
+        accepted(&salt.keys().await?.minions, minion)?;
+        if !salt.may_offer(minion, &call.function).await? {
+            return Err(unavailable(minion, &call.function));
+        }
         let timeout = self.timeout(self.salt()?, call.timeout);
         Ok(job(user_id, vec![minion.to_owned()], call, timeout))
     }
@@ -84,8 +87,12 @@ fn accepted(minions: &[String], minion: &str) -> Result<(), Error> {
 fn offered(functions: &[String], minion: &str, function: &str) -> Result<(), Error> {
     match functions.binary_search_by(|f| f.as_str().cmp(function)) {
         Ok(_) => Ok(()),
-        Err(_) => Err(Error::Invalid(format!(
-            "function {function:?} is not available on minion {minion:?}"
-        ))),
+        Err(_) => Err(unavailable(minion, function)),
     }
+}
+
+fn unavailable(minion: &str, function: &str) -> Error {
+    Error::Invalid(format!(
+        "function {function:?} is not available on minion {minion:?}"
+    ))
 }

@@ -17,6 +17,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod master_loss_e2e;
+mod run_e2e;
 mod salt_e2e;
 mod slow_clients;
 mod store_damage;
