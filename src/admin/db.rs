@@ -66,10 +66,12 @@ pub fn backup(db: &Path, socket: &Path, file: &Path) -> Result<String, Error> {
     });
     match result {
         Ok(s) => Ok(format!(
-            "Backup written to {}: {} user(s), {} token(s), {} task(s), {} bytes",
+            "Backup written to {}: {} user(s), {} token(s), {} role(s), {} acl(s), {} task(s), {} bytes",
             file.display(),
             s.users,
             s.tokens,
+            s.roles,
+            s.acls,
             s.tasks,
             s.bytes
         )),
@@ -121,10 +123,16 @@ pub fn restore(db: &Path, socket: &Path, file: &Path) -> Result<String, Error> {
     let kept = aside.map_or_else(String::new, |dir| {
         format!("; the files it held before are in {}", dir.display())
     });
+    let defaults = match s.format {
+        1 => " (a backup from before roles and ACLs: each user was given the default acl)",
+        _ => "",
+    };
     Ok(format!(
-        "Restored {} user(s), {} token(s), {} task(s) from {} into {}{kept}",
+        "Restored {} user(s), {} token(s), {} role(s), {} acl(s), {} task(s){defaults} from {} into {}{kept}",
         s.users,
         s.tokens,
+        s.roles,
+        s.acls,
         s.tasks,
         file.display(),
         db.display()

@@ -1,5 +1,6 @@
-//! User administration (`adduser`, `passwd`, `deluser`, `users`), the same
-//! whether or not the daemon runs.
+//! User administration (`adduser`, `passwd`, `deluser`, `users`) and the
+//! users' roles and ACLs ([`access`]), the same whether or not the daemon
+//! runs.
 //!
 //! sled lets one process open the database. While the daemon runs, the
 //! command sends its request over the daemon's local Unix socket
@@ -7,6 +8,7 @@
 //! Both paths end in [`execute`], so the output is the same. One JSON line
 //! each way; never TCP.
 
+pub mod access;
 pub mod db;
 pub mod socket;
 
@@ -36,6 +38,29 @@ pub enum Request {
         name: String,
     },
     Users,
+    CreateRole {
+        name: String,
+        role: String,
+    },
+    DelRole {
+        name: String,
+        role: String,
+    },
+    Roles {
+        name: String,
+    },
+    CreateAcl {
+        name: String,
+        minions: String,
+        functions: String,
+    },
+    Acls {
+        name: String,
+    },
+    DelAcl {
+        name: String,
+        id: u64,
+    },
     /// `db check` on the running daemon's database.
     Check,
     /// `db backup`: the daemon answers `BackupFollows`, then the backup's
@@ -65,6 +90,31 @@ pub enum Reply {
     Checked {
         report: store::check::Report,
     },
+    RoleCreated {
+        name: String,
+        role: String,
+        id: u64,
+    },
+    RoleDeleted {
+        name: String,
+        role: String,
+    },
+    Roles {
+        name: String,
+        roles: Vec<access::RoleRow>,
+    },
+    AclCreated {
+        name: String,
+        id: u64,
+    },
+    Acls {
+        name: String,
+        acls: Vec<access::AclRow>,
+    },
+    AclDeleted {
+        name: String,
+        id: u64,
+    },
     BackupFollows,
     Failed {
         kind: FailKind,
@@ -87,6 +137,8 @@ pub struct UserRow {
 #[serde(rename_all = "snake_case")]
 pub enum FailKind {
     InvalidName,
+    /// A role name or an ACL field the store refuses.
+    Invalid,
     Exists,
     NotFound,
     Internal,
@@ -113,10 +165,11 @@ pub fn execute(store: &Store, request: &Request) -> Reply {
             let kind = match &err {
                 store::Error::AlreadyExists { .. } => FailKind::Exists,
                 store::Error::NotFound { .. } => FailKind::NotFound,
+                store::Error::Invalid { .. } => FailKind::Invalid,
                 _ => FailKind::Internal,
             };
             let message = match kind {
-                FailKind::Exists | FailKind::NotFound => err.to_string(),
+                FailKind::Exists | FailKind::NotFound | FailKind::Invalid => err.to_string(),
                 _ => format!("database error: {err}"),
             };
             Reply::Failed { kind, message }
@@ -125,6 +178,9 @@ pub fn execute(store: &Store, request: &Request) -> Reply {
 }
 
 fn run(store: &Store, request: &Request) -> Result<Reply, store::Error> {
+    if let Some(done) = access::run(store, request) {
+        return done;
+    }
     if let Request::AddUser { name } | Request::Passwd { name } | Request::DelUser { name } = request {
         if let Err(message) = check_nickname(name) {
             return Ok(Reply::Failed {
@@ -182,6 +238,16 @@ fn run(store: &Store, request: &Request) -> Result<Reply, store::Error> {
         }
         Request::Check => Reply::Checked {
             report: store.check()?,
+        },
+        // Carried out by `access::run` above.
+        Request::CreateRole { .. }
+        | Request::DelRole { .. }
+        | Request::Roles { .. }
+        | Request::CreateAcl { .. }
+        | Request::Acls { .. }
+        | Request::DelAcl { .. } => Reply::Failed {
+            kind: FailKind::Internal,
+            message: "a role or acl request went astray".into(),
         },
         // Streamed by the socket (see `socket`), or written by `db::backup`.
         Request::Backup => Reply::Failed {
@@ -251,6 +317,9 @@ pub(crate) fn receive(reader: &mut impl BufRead, path: &Path) -> Result<Reply, E
 
 /// The text the command prints for a successful reply.
 pub fn render(reply: &Reply) -> String {
+    if let Some(text) = access::render(reply) {
+        return text;
+    }
     match reply {
         Reply::Created { name, password } => {
             format!("User {name} created with password {password}")
@@ -265,6 +334,13 @@ pub fn render(reply: &Reply) -> String {
         Reply::Checked { report } => report.render(),
         Reply::BackupFollows => "backup follows".into(),
         Reply::Failed { message, .. } => message.clone(),
+        // Rendered by `access::render` above.
+        Reply::RoleCreated { .. }
+        | Reply::RoleDeleted { .. }
+        | Reply::Roles { .. }
+        | Reply::AclCreated { .. }
+        | Reply::Acls { .. }
+        | Reply::AclDeleted { .. } => String::new(),
     }
 }
 

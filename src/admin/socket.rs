@@ -139,6 +139,16 @@ fn describe(request: &Request) -> String {
         Request::Passwd { name } => format!("passwd {name}"),
         Request::DelUser { name } => format!("deluser {name}"),
         Request::Users => "users".into(),
+        Request::CreateRole { name, role } => format!("createrole {name} {role:?}"),
+        Request::DelRole { name, role } => format!("delrole {name} {role:?}"),
+        Request::Roles { name } => format!("roles {name}"),
+        Request::CreateAcl {
+            name,
+            minions,
+            functions,
+        } => format!("createacl {name} {minions:?} {functions:?}"),
+        Request::Acls { name } => format!("acls {name}"),
+        Request::DelAcl { name, id } => format!("delacl {name} {id}"),
         Request::Check => "db check".into(),
         Request::Backup => "db backup".into(),
     }

@@ -254,6 +254,23 @@ impl Auth {
         })
     }
 
+    /// A new generated password and its hash, for a user created or
+    /// reset over the API. PBKDF2 runs on a blocking thread, in turn with
+    /// the logins (the same bound on concurrent hashing).
+    pub async fn new_password(&self) -> Result<(String, store::PasswordHash), Error> {
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .expect("the hashing semaphore is never closed");
+        tokio::task::spawn_blocking(|| {
+            let text = password::generate()?;
+            let hash = password::hash(&text, password::ITERATIONS)?;
+            Ok((text, hash))
+        })
+        .await?
+    }
+
     /// Revokes the token a caller used.
     pub async fn revoke(&self, caller: Caller) -> Result<(), Error> {
         let store = self.store.clone();

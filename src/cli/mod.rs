@@ -1,6 +1,7 @@
 //! The command line: `serve` runs the daemon; `adduser`, `passwd`,
-//! `deluser` and `users` administer users, through the running daemon or
-//! directly on its database. The doc comments are the `--help` text.
+//! `deluser` and `users` administer users, and the commands of `access`
+//! their roles and ACLs, through the running daemon or directly on its
+//! database. The doc comments are the `--help` text.
 
 // That help text is plain text, not Markdown: `<cachedir>` and a bare URL
 // are what the user should read there.
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use argh::FromArgs;
 
+mod access;
 mod file;
 
 use crate::admin::{self, Request};
@@ -35,6 +37,12 @@ pub enum Command {
     Passwd(Passwd),
     DelUser(DelUser),
     Users(Users),
+    CreateRole(access::CreateRole),
+    DelRole(access::DelRole),
+    Roles(access::Roles),
+    CreateAcl(access::CreateAcl),
+    Acls(access::Acls),
+    DelAcl(access::DelAcl),
     Db(Db),
 }
 
@@ -347,6 +355,12 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Passwd(c) => (c.db, c.admin_socket, Request::Passwd { name: c.name }),
         Command::DelUser(c) => (c.db, c.admin_socket, Request::DelUser { name: c.name }),
         Command::Users(c) => (c.db, c.admin_socket, Request::Users),
+        Command::CreateRole(c) => c.parts(),
+        Command::DelRole(c) => c.parts(),
+        Command::Roles(c) => c.parts(),
+        Command::CreateAcl(c) => c.parts(),
+        Command::Acls(c) => c.parts(),
+        Command::DelAcl(c) => c.parts(),
         Command::Db(db) => return run_db(db.action),
     };
     let reply = admin::command(&db, &socket, &request)?;

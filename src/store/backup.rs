@@ -1,13 +1,17 @@
 //! Backups: a logical copy of the database in one file, and its restore.
 //!
-//! The file is `PROJETYD-BACKUP 1\n`, then entries `[kind u8][key len u32]
+//! The file is `PROJETYD-BACKUP 2\n`, then entries `[kind u8][key len u32]
 //! [key][value len u32][value]` (big-endian lengths), then a `0` byte, the
 //! entry count (u64) and the SHA-256 of every byte before the digest.
 //! Entries are records as the database stores them (format-version byte +
 //! bincode); indexes are not copied but rebuilt by restore from the records.
+//! Format 2 adds roles, ACLs and their id counters to format 1 (users,
+//! tokens, tasks, the user id counter). A format-1 file still restores: its
+//! users get the default ACL, as the v3 schema step gives old users theirs.
 //!
-//! Consistency while the daemon runs: users, tokens and the id counter are
-//! copied under the store's write lock, so they are one point in time;
+//! Consistency while the daemon runs: users, tokens, roles, ACLs and the
+//! id counters are copied under the store's write lock, so they are one
+//! point in time;
 //! task records are copied after, each one whole as last committed. A task
 //! copied while queued or running is recovered as usual after a restore.
 
@@ -16,38 +20,63 @@ use std::path::{Path, PathBuf};
 
 use ring::digest::{Context, SHA256};
 
+use super::access::{ACLS, DEFAULT_ACL, NEXT_ACL_ID, NEXT_ROLE_ID, ROLES};
 use super::codec;
 use super::tasks::Task;
-use super::{decode_id, Error, Store, Token, Trees, User, NEXT_USER_ID, TOKENS, USERS};
+use super::{decode_id, Acl, Error, Role, Store, Token, Trees, User, NEXT_USER_ID, TOKENS, USERS};
 
-const MAGIC: &[u8] = b"PROJETYD-BACKUP 1\n";
+/// What this build writes.
+const MAGIC: &[u8] = b"PROJETYD-BACKUP 2\n";
+/// Format 1 (before roles and ACLs), still read; same length.
+const MAGIC_V1: &[u8] = b"PROJETYD-BACKUP 1\n";
 const END: u8 = 0;
 const USER: u8 = 1;
 const TOKEN: u8 = 2;
 const TASK: u8 = 3;
-/// The id counter; key `next_user_id`, value u64 big-endian.
+/// An id counter: key `next_user_id` (format 1 has only this one),
+/// `next_role_id` or `next_acl_id`; value u64 big-endian.
 const COUNTER: u8 = 4;
+const ROLE: u8 = 5;
+const ACL: u8 = 6;
 /// Largest key or value accepted when reading a backup.
 const MAX_FIELD: u32 = 16 * 1024 * 1024;
 
 /// What a backup holds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Summary {
+    /// The file's format: 1 or 2.
+    pub format: u8,
     pub users: usize,
     pub tokens: usize,
+    pub roles: usize,
+    pub acls: usize,
     pub tasks: usize,
     pub next_user_id: u64,
+    pub next_role_id: u64,
+    pub next_acl_id: u64,
     pub bytes: u64,
 }
 
 /// Writes a backup of `store` to `out`.
 pub(super) fn write(store: &Trees, out: impl Write) -> Result<Summary, Error> {
     let mut out = Writer::new(out);
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        format: 2,
+        ..Summary::default()
+    };
     {
         let _guard = store.lock();
         summary.next_user_id = store.next_user_id()?;
         out.entry(COUNTER, NEXT_USER_ID, &summary.next_user_id.to_be_bytes())?;
+        for (counter, next) in [
+            (NEXT_ROLE_ID, &mut summary.next_role_id),
+            (NEXT_ACL_ID, &mut summary.next_acl_id),
+        ] {
+            if let Some(value) = store.meta.get(counter)? {
+                *next = decode_id("meta", counter, &value)?;
+                out.entry(COUNTER, counter, &value)?;
+            }
+        }
         for entry in store.users.iter() {
             let (key, value) = entry?;
             codec::decode::<User>(USERS, &key, &value)?;
@@ -59,6 +88,18 @@ pub(super) fn write(store: &Trees, out: impl Write) -> Result<Summary, Error> {
             codec::decode::<Token>(TOKENS, &key, &value)?;
             out.entry(TOKEN, &key, &value)?;
             summary.tokens += 1;
+        }
+        for entry in store.roles.iter() {
+            let (key, value) = entry?;
+            codec::decode::<Role>(ROLES, &key, &value)?;
+            out.entry(ROLE, &key, &value)?;
+            summary.roles += 1;
+        }
+        for entry in store.acls.iter() {
+            let (key, value) = entry?;
+            codec::decode::<Acl>(ACLS, &key, &value)?;
+            out.entry(ACL, &key, &value)?;
+            summary.acls += 1;
         }
     }
     for entry in store.tasks.iter() {
@@ -89,10 +130,15 @@ pub fn read(
     };
     let mut magic = vec![0; MAGIC.len()];
     input.exact(&mut magic)?;
-    if magic != MAGIC {
-        return Err(bad("not a projetyd backup (wrong header)".into()));
-    }
-    let mut summary = Summary::default();
+    let format = match magic.as_slice() {
+        MAGIC => 2,
+        MAGIC_V1 => 1,
+        _ => return Err(bad("not a projetyd backup (wrong header)".into())),
+    };
+    let mut summary = Summary {
+        format,
+        ..Summary::default()
+    };
     let mut count = 0u64;
     loop {
         let kind = input.byte()?;
@@ -115,7 +161,25 @@ pub fn read(
                 codec::decode::<Task>("taskid_task", &key, &value)?;
                 summary.tasks += 1;
             }
-            COUNTER => summary.next_user_id = decode_id("meta", &key, &value)?,
+            ROLE if format >= 2 => {
+                codec::decode::<Role>(ROLES, &key, &value)?;
+                decode_id(ROLES, &key, &key)?;
+                summary.roles += 1;
+            }
+            ACL if format >= 2 => {
+                codec::decode::<Acl>(ACLS, &key, &value)?;
+                decode_id(ACLS, &key, &key)?;
+                summary.acls += 1;
+            }
+            COUNTER => {
+                let next = decode_id("meta", &key, &value)?;
+                match key.as_slice() {
+                    NEXT_USER_ID => summary.next_user_id = next,
+                    NEXT_ROLE_ID if format >= 2 => summary.next_role_id = next,
+                    NEXT_ACL_ID if format >= 2 => summary.next_acl_id = next,
+                    other => return Err(bad(format!("unknown counter {}", codec::hex(other)))),
+                }
+            }
             other => return Err(bad(format!("unknown entry kind {other}"))),
         }
         count += 1;
@@ -169,6 +233,7 @@ pub fn restore(file: &Path, dir: &Path) -> Result<(Summary, Option<PathBuf>), Er
     })?;
     let next = summary.next_user_id.max(floor);
     trees.meta.insert(NEXT_USER_ID, &next.to_be_bytes())?;
+    trees.restore_access(&summary)?;
     drop(trees);
     store.flush()?;
     Ok((summary, aside))
@@ -233,6 +298,30 @@ fn move_aside(dir: &Path) -> Result<Option<PathBuf>, Error> {
 }
 
 impl Trees {
+    /// After the entries of a backup are written: the role and ACL
+    /// counters past every restored id (role and ACL ids key nothing
+    /// outside their own trees, so the backup's counters are enough), the
+    /// default ACL for the users of a format-1 backup, a new generation.
+    fn restore_access(&self, summary: &Summary) -> Result<(), Error> {
+        for (tree, name, counter, saved) in [
+            (&self.roles, ROLES, NEXT_ROLE_ID, summary.next_role_id),
+            (&self.acls, ACLS, NEXT_ACL_ID, summary.next_acl_id),
+        ] {
+            let past = match tree.last()? {
+                Some((key, _)) => decode_id(name, &key, &key)? + 1,
+                None => 1,
+            };
+            self.meta.insert(counter, &saved.max(past).to_be_bytes())?;
+        }
+        if summary.format == 1 {
+            let (minions, functions) = DEFAULT_ACL;
+            for (id, _) in self.users()? {
+                self.create_acl(id, minions, functions)?;
+            }
+        }
+        self.bump_acl_generation()
+    }
+
     /// Writes one backup entry and the index entries it implies.
     fn restore_entry(&self, kind: u8, key: &[u8], value: &[u8]) -> Result<(), Error> {
         match kind {
@@ -255,6 +344,18 @@ impl Trees {
                 })?;
                 let task: Task = codec::decode("taskid_task", key, value)?;
                 self.insert_task(&id, &task)?;
+            }
+            ROLE => {
+                let role: Role = codec::decode(ROLES, key, value)?;
+                self.roles.insert(key, value)?;
+                self.user_roles
+                    .insert(super::access::role_key(role.user_id, &role.name), key)?;
+            }
+            ACL => {
+                let acl: Acl = codec::decode(ACLS, key, value)?;
+                self.acls.insert(key, value)?;
+                let index = super::access::acl_key(acl.user_id, &acl.minions, &acl.functions);
+                self.user_acls.insert(index, key)?;
             }
             _ => {}
         }
@@ -379,6 +480,8 @@ mod tests {
         let (a, _) = store.create_user("alice", hash(), 1).unwrap();
         store.create_user("bob", hash(), 1).unwrap();
         store.delete_user("bob").unwrap();
+        store.create_role(a, "admin").unwrap();
+        store.create_acl(a, "web*", "pkg.*").unwrap();
         store
             .insert_token(
                 &[3; 32],
@@ -422,6 +525,8 @@ mod tests {
                 (summary.users, summary.tokens, summary.tasks, summary.next_user_id),
                 (1, 1, 1, 3)
             );
+            // alice's and bob's default ACLs (bob's went with him), one more.
+            assert_eq!((summary.roles, summary.acls, summary.next_acl_id), (1, 2, 4));
             // Ids handed out after the backup must not come back.
             store.create_user("carol", hash(), 2).unwrap();
             store.flush().unwrap();
@@ -434,6 +539,15 @@ mod tests {
         assert!(store.user_by_name("carol").unwrap().is_none());
         assert_eq!(store.token_count(1).unwrap(), 1);
         assert_eq!(store.unfinished_tasks().unwrap().len(), 1);
+        assert!(store.is_admin(1).unwrap());
+        let acls: Vec<(u64, String)> = store
+            .acls_of(1)
+            .unwrap()
+            .into_iter()
+            .map(|(id, acl)| (id, acl.functions))
+            .collect();
+        assert_eq!(acls, [(1, "test.ping".into()), (3, "pkg.*".into())]);
+        assert_eq!(store.create_acl(1, "m", "f").unwrap(), 4, "ACL ids go on");
         assert_eq!(
             store.create_user("dave", hash(), 3).unwrap().0,
             4,
@@ -460,5 +574,25 @@ mod tests {
             assert!(matches!(err, Error::Corrupt { tree: "backup", .. }), "{err}");
         }
         assert!(Store::open(&db).unwrap().user_by_name("alice").unwrap().is_some());
+    }
+
+    /// A format-1 backup made by projetyd before roles and ACLs
+    /// (tests/fixtures/README.md) still restores, and its users get the
+    /// default ACL.
+    #[test]
+    fn a_format_1_backup_restores_with_the_default_acl() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/backup-v1");
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let (summary, _) = restore(&file, &db).unwrap();
+        assert_eq!((summary.format, summary.users, summary.roles), (1, 2, 0));
+        let store = Store::open(&db).unwrap();
+        for (id, user) in store.users().unwrap() {
+            let acls = store.acls_of(id).unwrap();
+            assert_eq!(acls.len(), 1, "{}: {acls:?}", user.nickname);
+            let (_, acl) = &acls[0];
+            assert_eq!((acl.minions.as_str(), acl.functions.as_str()), DEFAULT_ACL);
+        }
+        assert!(store.check().unwrap().is_healthy());
     }
 }

@@ -3,8 +3,9 @@
 //! from starting (see `Store::open`).
 //!
 //! Checked: the seal against sled's own generation and id counter (lost
-//! writes), every record decodes, the name and token indexes agree with
-//! the records they point at, and every task record has its index entries.
+//! writes), every record decodes, the name, token, role and ACL indexes
+//! agree with the records they point at (roles and ACLs of existing users
+//! only), and every task record has its index entries.
 //! An index entry without its task record is normal after a crash (entries
 //! are written first) and is not a problem.
 
@@ -15,11 +16,18 @@ use super::seal::Found;
 use super::tasks::{self, Task};
 use super::{decode_id, Error, Token, Trees, User, TOKENS, USERS, USER_NAMES, USER_TOKENS};
 
+mod access;
+
 /// The state of a database.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     pub users: usize,
     pub tokens: usize,
+    /// Roles and ACLs (`serde(default)`: an older daemon's report has none).
+    #[serde(default)]
+    pub roles: usize,
+    #[serde(default)]
+    pub acls: usize,
     pub tasks: usize,
     pub unfinished_tasks: usize,
     /// The generation sled holds, and the one the seal recorded (`None`
@@ -42,8 +50,8 @@ impl Report {
             .sealed_generation
             .map_or_else(|| "none".to_owned(), |g| g.to_string());
         let mut out = format!(
-            "users: {}\ntokens: {}\ntasks: {} ({} unfinished)\nnext user id: {}\nflush generation: {} (sealed: {sealed})\n",
-            self.users, self.tokens, self.tasks, self.unfinished_tasks, self.next_user_id, self.generation
+            "users: {}\ntokens: {}\nroles: {}\nacls: {}\ntasks: {} ({} unfinished)\nnext user id: {}\nflush generation: {} (sealed: {sealed})\n",
+            self.users, self.tokens, self.roles, self.acls, self.tasks, self.unfinished_tasks, self.next_user_id, self.generation
         );
         if self.problems.is_empty() {
             out.push_str("state: healthy");
@@ -73,6 +81,8 @@ pub(super) fn run(store: &Trees) -> Result<Report, Error> {
     seal(store, &mut report, &mut problems);
     let users = users(store, &mut report, &mut problems);
     tokens(store, &users, &mut report, &mut problems);
+    report.roles = access::roles(store, &users, &mut problems);
+    report.acls = access::acls(store, &users, &mut problems);
     tasks(store, &mut report, &mut problems);
     report.problems = problems;
     Ok(report)
@@ -109,7 +119,7 @@ fn seal(store: &Trees, report: &mut Report, problems: &mut Vec<String>) {
 
 /// Entries of `tree`, with a sled read error turned into a problem that
 /// ends the walk of that tree.
-fn entries<'a>(
+pub(super) fn entries<'a>(
     tree: &'a sled::Tree,
     name: &'static str,
     problems: &'a mut Vec<String>,
@@ -303,6 +313,7 @@ pub(super) fn repair(store: &Trees) -> Result<Vec<String>, Error> {
             }
         }
     }
+    access::repair(store, &users, &mut done)?;
     // Tasks, and both of their indexes.
     store.task_created.clear()?;
     store.task_user.clear()?;

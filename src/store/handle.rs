@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::{check, durable, migrate, tasks, Error, PasswordHash, Task, Token, Trees, User};
+use super::{access, check, durable, migrate, tasks, Error, PasswordHash, Task, Token, Trees, User};
+use super::{Acl, Role};
 use super::{CACHE_BYTES, TOKENS, USERS, USER_NAMES, USER_TOKENS};
 use crate::sync::{LockAnyway as _, RwLockAnyway as _};
 
@@ -219,8 +220,13 @@ forward! {
     /// Replaces a user's password and revokes all of its tokens; returns
     /// the user's id and how many tokens were revoked.
     fn set_password(&self, nickname: &str, password: PasswordHash, now: u64) -> (u64, usize);
-    /// Deletes a user, its name and all of its tokens; returns its id.
+    /// Replaces the password of user `id` and revokes all of its tokens;
+    /// returns the user's nickname and how many tokens were revoked.
+    fn set_password_of(&self, id: u64, password: PasswordHash, now: u64) -> (String, usize);
+    /// Deletes a user, its name, tokens, roles and ACLs; returns its id.
     fn delete_user(&self, nickname: &str) -> u64;
+    /// Deletes user `id`, its name, tokens, roles and ACLs; returns it.
+    fn delete_user_id(&self, id: u64) -> User;
     /// Records `last_seen_at` for several users at once.
     fn record_last_seen(&self, seen: &[(u64, u64)]) -> ();
     /// Stores a newly issued token (by its hash).
@@ -233,6 +239,28 @@ forward! {
     fn purge_expired_tokens(&self, now: u64) -> usize;
     /// How many tokens a user holds.
     fn token_count(&self, user_id: u64) -> usize;
+    /// Gives a user a role; returns the role's id.
+    fn create_role(&self, user_id: u64, name: &str) -> u64;
+    /// The role with this id, if any.
+    fn role(&self, id: u64) -> Option<Role>;
+    /// A user's roles, in id order.
+    fn roles_of(&self, user_id: u64) -> Vec<(u64, Role)>;
+    /// Removes a role.
+    fn delete_role(&self, id: u64) -> ();
+    /// Whether the user holds the `admin` role.
+    fn is_admin(&self, user_id: u64) -> bool;
+    /// Gives a user an ACL; returns its id.
+    fn create_acl(&self, user_id: u64, minions: &str, functions: &str) -> u64;
+    /// The ACL with this id, if any.
+    fn acl(&self, id: u64) -> Option<Acl>;
+    /// A user's ACLs, in id order.
+    fn acls_of(&self, user_id: u64) -> Vec<(u64, Acl)>;
+    /// Replaces an ACL's fields.
+    fn update_acl(&self, id: u64, minions: &str, functions: &str) -> ();
+    /// Removes an ACL.
+    fn delete_acl(&self, id: u64) -> ();
+    /// Bumped by every change to any role or ACL.
+    fn acl_generation(&self) -> u64;
     /// Writes a new task with its index entries.
     fn insert_task(&self, id: &[u8; 16], task: &Task) -> ();
     /// Replaces a task's record.
@@ -325,7 +353,7 @@ impl Trees {
 
     fn from_db(db: sled::Db, durable: Option<Arc<durable::Durable>>) -> Result<Trees, Error> {
         let meta = db.open_tree("meta")?;
-        migrate::run(&meta)?;
+        migrate::run(&db, &meta)?;
         Ok(Trees {
             durable,
             users: db.open_tree(USERS)?,
@@ -335,6 +363,10 @@ impl Trees {
             tasks: db.open_tree(tasks::TASKS)?,
             task_created: db.open_tree(tasks::CREATED)?,
             task_user: db.open_tree(tasks::USER_CREATED)?,
+            roles: db.open_tree(access::ROLES)?,
+            user_roles: db.open_tree(access::USER_ROLES)?,
+            acls: db.open_tree(access::ACLS)?,
+            user_acls: db.open_tree(access::USER_ACLS)?,
             meta,
             db,
             writes: Arc::new(Mutex::new(())),

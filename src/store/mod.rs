@@ -1,15 +1,17 @@
-//! The sled database: typed trees for users and tokens, record encoding,
-//! schema versions. Knows nothing of HTTP or Salt.
+//! The sled database: typed trees for users, tokens, roles, ACLs and
+//! tasks, record encoding, schema versions. Knows nothing of HTTP or Salt.
 //!
 //! Trees (named `<key>_<value>`):
 //! - `userid_user`: user id (u64 big-endian) → [`User`]
 //! - `username_userid`: nickname → user id (the unique name index)
 //! - `tokenhash_token`: SHA-256 of a token → [`Token`]
 //! - `userid_tokenhash`: user id ++ token hash → empty (to revoke a user's tokens)
-//! - `meta`: `schema_version`, `next_user_id`
+//! - `meta`: `schema_version`, `next_user_id`, `generation` (see
+//!   `durable`), `next_role_id`, `next_acl_id`, `acl_generation`
+//! - roles and ACLs and their indexes: see `access`
 //! - task records and their indexes: see `tasks`
 //!
-//! One file per kind of record: `users`, `tokens`, `tasks` (each an
+//! One file per kind of record: `users`, `tokens`, `access`, `tasks` (each an
 //! `impl Trees`), beside the handle (`handle`), the encoding (`codec`),
 //! durability and damage detection (`durable`, `seal`, `check`), backups
 //! and schema steps.
@@ -17,6 +19,7 @@
 //! Every method here blocks (sled does I/O); async callers run writes on the
 //! blocking pool. Plain reads are served from sled's page cache.
 
+mod access;
 pub mod backup;
 pub mod check;
 pub(crate) mod codec;
@@ -36,8 +39,9 @@ use crate::sync::LockAnyway as _;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Tree;
 
+pub use access::{check_acl_field, check_role_name, ADMIN, DEFAULT_ACL, MAX_ACL_FIELD, MAX_ROLE_NAME};
 pub use handle::Store;
-pub use records::{PasswordHash, Token, User};
+pub use records::{Acl, PasswordHash, Role, Token, User};
 pub use tasks::{Failure, FailureKind, MinionResult, Outcome, Task, TaskKind, TaskState};
 
 /// What can go wrong with the database.
@@ -71,6 +75,9 @@ pub enum Error {
     AlreadyExists { what: &'static str, key: String },
     #[error("no such {what}: {key:?}")]
     NotFound { what: &'static str, key: String },
+    /// A value the store refuses to hold (a role name, an ACL field).
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
     #[error("the database schema version {found} is newer than this projetyd supports ({supported}); upgrade projetyd")]
     TooNew { found: u32, supported: u32 },
     #[error("the database at {} is damaged: {problem}; restore a backup with `projetyd db restore FILE` (daemon stopped), or keep what is left with `projetyd db repair`; `projetyd db check` shows the details", path.display())]
@@ -154,9 +161,14 @@ struct Trees {
     tasks: Tree,
     task_created: Tree,
     task_user: Tree,
+    roles: Tree,
+    user_roles: Tree,
+    acls: Tree,
+    user_acls: Tree,
     /// Serialises the writes that must see a consistent set of a user's
-    /// tokens (issue, revoke-all, delete): revoking scans `userid_tokenhash`
-    /// before its transaction, and a token issued in between must not escape.
+    /// tokens, roles or ACLs (issue, revoke-all, delete, every role and ACL
+    /// write): revoking and deleting scan the per-user indexes before their
+    /// transaction, and an entry written in between must not escape.
     writes: Arc<Mutex<()>>,
 }
 
@@ -219,7 +231,7 @@ fn unwrap_tx<T>(result: Result<T, TransactionError<Error>>) -> Result<T, Error> 
 
 /// A cheap password hash for the store's unit tests.
 #[cfg(test)]
-fn test_hash() -> PasswordHash {
+pub(crate) fn test_hash() -> PasswordHash {
     PasswordHash {
         salt: vec![0; 16],
         iterations: 1,

@@ -18,7 +18,8 @@ pub struct User {
     pub updated_at: u64,
     /// Last successful authentication, written at most about once a minute.
     pub last_seen_at: Option<u64>,
-    /// Reserved for the role model of api.md Part B; empty for now.
+    /// Unused and always empty: roles are records of their own
+    /// (`roleid_role`). Kept so that version-1 user records still decode.
     pub roles: Vec<String>,
 }
 
@@ -45,5 +46,31 @@ pub struct Token {
 }
 
 impl Record for Token {
+    const VERSION: u8 = 1;
+}
+
+/// A role a user holds, keyed by role id in `roleid_role`. `admin` is the
+/// one with meaning (see `access::ADMIN`); a user holds each name once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub user_id: u64,
+    pub name: String,
+}
+
+impl Record for Role {
+    const VERSION: u8 = 1;
+}
+
+/// What a user may run, as Salt's `publisher_acl`: `minions` is a glob on
+/// minion ids (or `@runner`, `@wheel`, `@jobs`), `functions` a function
+/// pattern. Keyed by ACL id in `aclid_acl`; matching is not done here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acl {
+    pub user_id: u64,
+    pub minions: String,
+    pub functions: String,
+}
+
+impl Record for Acl {
     const VERSION: u8 = 1;
 }

@@ -6,8 +6,9 @@ use sled::transaction::Transactional;
 use super::*;
 
 impl Trees {
-    /// Creates a user with the next free id; `AlreadyExists` if the
-    /// nickname is taken.
+    /// Creates a user with the next free id, and its default ACL
+    /// ([`access::DEFAULT_ACL`]) in the same transaction; `AlreadyExists`
+    /// if the nickname is taken.
     pub fn create_user(
         &self,
         nickname: &str,
@@ -23,8 +24,16 @@ impl Trees {
             roles: Vec::new(),
         };
         let value = codec::encode(&user)?;
+        let (minions, functions) = access::DEFAULT_ACL;
         let _guard = self.lock();
-        let id = (&self.users, &self.user_names, &self.meta).transaction(|(users, names, meta)| {
+        let trees = (
+            &self.users,
+            &self.user_names,
+            &self.meta,
+            &self.acls,
+            &self.user_acls,
+        );
+        let id = trees.transaction(|(users, names, meta, acls, user_acls)| {
             if names.get(nickname)?.is_some() {
                 return abort(Error::AlreadyExists {
                     what: "user",
@@ -38,6 +47,7 @@ impl Trees {
             meta.insert(NEXT_USER_ID, &(id + 1).to_be_bytes())?;
             users.insert(&id.to_be_bytes(), value.as_slice())?;
             names.insert(nickname, &id.to_be_bytes())?;
+            access::insert_acl((acls, user_acls, meta), id, minions, functions)?;
             Ok(id)
         });
         Ok((unwrap_tx(id)?, user))
@@ -89,10 +99,38 @@ impl Trees {
         now: u64,
     ) -> Result<(u64, usize), Error> {
         let _guard = self.lock();
-        let (id, mut user) = self.user_by_name(nickname)?.ok_or_else(|| Error::NotFound {
+        let (id, user) = self.user_by_name(nickname)?.ok_or_else(|| Error::NotFound {
             what: "user",
             key: nickname.into(),
         })?;
+        Ok((id, self.change_password(id, user, password, now)?))
+    }
+
+    /// Replaces the password of user `id` and revokes all of its tokens;
+    /// returns the user's nickname and how many tokens were revoked.
+    pub fn set_password_of(
+        &self,
+        id: u64,
+        password: PasswordHash,
+        now: u64,
+    ) -> Result<(String, usize), Error> {
+        let _guard = self.lock();
+        let user = self.user(id)?.ok_or_else(|| Error::NotFound {
+            what: "user id",
+            key: id.to_string(),
+        })?;
+        let nickname = user.nickname.clone();
+        Ok((nickname, self.change_password(id, user, password, now)?))
+    }
+
+    /// `set_password`'s write, under the write lock.
+    fn change_password(
+        &self,
+        id: u64,
+        mut user: User,
+        password: PasswordHash,
+        now: u64,
+    ) -> Result<usize, Error> {
         user.password = password;
         user.updated_at = now;
         let value = codec::encode(&user)?;
@@ -107,30 +145,63 @@ impl Trees {
                 Ok(())
             });
         unwrap_tx(result)?;
-        Ok((id, hashes.len()))
+        Ok(hashes.len())
     }
 
-    /// Deletes a user, its name and all of its tokens; returns its id.
+    /// Deletes a user, its name and all of its tokens, roles and ACLs;
+    /// returns its id.
     pub fn delete_user(&self, nickname: &str) -> Result<u64, Error> {
         let _guard = self.lock();
         let (id, _) = self.user_by_name(nickname)?.ok_or_else(|| Error::NotFound {
             what: "user",
             key: nickname.into(),
         })?;
+        self.remove_user(id, nickname)?;
+        Ok(id)
+    }
+
+    /// Deletes user `id`, its name and all of its tokens, roles and ACLs;
+    /// returns the user it was.
+    pub fn delete_user_id(&self, id: u64) -> Result<User, Error> {
+        let _guard = self.lock();
+        let user = self.user(id)?.ok_or_else(|| Error::NotFound {
+            what: "user id",
+            key: id.to_string(),
+        })?;
+        self.remove_user(id, &user.nickname)?;
+        Ok(user)
+    }
+
+    /// `delete_user`'s write, under the write lock.
+    fn remove_user(&self, id: u64, nickname: &str) -> Result<(), Error> {
         let hashes = self.token_hashes_of(id)?;
-        let result = (&self.users, &self.user_names, &self.tokens, &self.user_tokens).transaction(
-            |(users, names, tokens, by_user)| {
+        let access = self.access_of(id)?;
+        let trees = (
+            &self.users,
+            &self.user_names,
+            &self.tokens,
+            &self.user_tokens,
+            &self.roles,
+            &self.user_roles,
+            &self.acls,
+            &self.user_acls,
+            &self.meta,
+        );
+        let result = trees.transaction(
+            |(users, names, tokens, by_user, roles, user_roles, acls, user_acls, meta)| {
                 users.remove(&id.to_be_bytes())?;
                 names.remove(nickname)?;
                 for hash in &hashes {
                     tokens.remove(hash.as_slice())?;
                     by_user.remove(user_token_key(id, hash))?;
                 }
-                Ok(())
+                access.remove((roles, user_roles, acls, user_acls))?;
+                // Its ACLs go even if it held none: a cache keyed by the
+                // generation must not keep serving a deleted user's set.
+                access::bump_generation(meta)
             },
         );
-        unwrap_tx(result)?;
-        Ok(id)
+        unwrap_tx(result)
     }
 
     /// Records `last_seen_at` for several users at once (the coalesced

@@ -1,5 +1,5 @@
-//! The admin command (`adduser`, `passwd`, `deluser`, `users`) while the
-//! daemon runs (through its socket) and while it does not (directly on the
+//! The admin command (`adduser`, `passwd`, `deluser`, `users`, and the
+//! role and ACL commands) while the daemon runs (through its socket) and while it does not (directly on the
 //! database), and its refusals: clear messages, non-zero exits, never a
 //! raw lock error.
 
@@ -198,6 +198,65 @@ fn refusals_are_clear_whether_or_not_the_daemon_runs() {
         // Nothing was created by all that.
         let out = server.admin("users", &[]);
         assert_eq!(out.stdout.lines().count(), 2, "{out:?}");
+    }
+}
+
+#[test]
+fn roles_and_acls_are_administered_whether_or_not_the_daemon_runs() {
+    for running in [true, false] {
+        let mut server = Daemon::start(&[]);
+        server.adduser("alice");
+        if !running {
+            assert!(server.stop().success());
+        }
+        let ok = |command: &str, rest: &[&str]| {
+            let out = server.admin(command, rest);
+            assert!(out.status.success(), "{command} {rest:?}: {out:?}");
+            out.stdout
+        };
+        assert!(ok("createrole", &["alice", "admin"]).contains("has role admin"));
+        assert!(ok("roles", &["alice"]).contains("admin"));
+        // The default ACL is there; one more, with globs that a shell
+        // would expand if they were not quoted.
+        let created = ok("createacl", &["alice", "web*", "pkg.*"]);
+        let id = created
+            .trim()
+            .rsplit("id ")
+            .next()
+            .unwrap()
+            .trim_end_matches(')')
+            .to_owned();
+        let acls = ok("acls", &["alice"]);
+        assert!(acls.contains("test.ping") && acls.contains("web*"), "{acls}");
+        server
+            .admin("createacl", &["alice", "web*", "pkg.*"])
+            .assert_refused("already exists");
+        server
+            .admin("createrole", &["alice", "admin"])
+            .assert_refused("already exists");
+        server
+            .admin("createrole", &["alice", "a b"])
+            .assert_refused("invalid role name");
+        server
+            .admin("createacl", &["alice", "*", "a\u{7}b"])
+            .assert_refused("invalid functions");
+        server.admin("roles", &["nobody"]).assert_refused("no such user");
+        server
+            .admin("delacl", &["alice", "999"])
+            .assert_refused("no acl 999");
+        assert!(ok("delacl", &["alice", &id]).contains("deleted"));
+        assert!(!ok("acls", &["alice"]).contains("web*"));
+        assert!(ok("delrole", &["alice", "admin"]).contains("no longer"));
+        server
+            .admin("delrole", &["alice", "admin"])
+            .assert_refused("no role");
+        if running {
+            assert!(
+                server.log().contains("admin request: createacl alice"),
+                "{}",
+                server.log()
+            );
+        }
     }
 }
 

@@ -32,10 +32,16 @@ fn known_path_with_wrong_method_is_405_with_allow() {
     // GET routes answer HEAD too (issue #8 part 6).
     let server = Daemon::start(&[]);
     let cases = [
-        ("POST", "/api/v1.0/users", "GET, HEAD"),
-        ("DELETE", "/api/v1.0/users", "GET, HEAD"),
-        ("PUT", "/api/v1.0/users/1", "GET, HEAD"),
-        ("PATCH", "/api/v1.0/users/1", "GET, HEAD"),
+        ("PUT", "/api/v1.0/users", "GET, HEAD, POST"),
+        ("DELETE", "/api/v1.0/users", "GET, HEAD, POST"),
+        ("PUT", "/api/v1.0/users/1", "GET, HEAD, DELETE"),
+        ("PATCH", "/api/v1.0/users/1", "GET, HEAD, DELETE"),
+        ("GET", "/api/v1.0/users/1/password", "POST"),
+        ("DELETE", "/api/v1.0/users/1/roles", "GET, HEAD, POST"),
+        // Roles are given and taken away, not edited (api.md).
+        ("PUT", "/api/v1.0/users/1/roles/1", "GET, HEAD, DELETE"),
+        ("DELETE", "/api/v1.0/users/1/acls", "GET, HEAD, POST"),
+        ("POST", "/api/v1.0/users/1/acls/1", "GET, HEAD, PUT, DELETE"),
         ("GET", "/api/v1.0/tokens", "POST, DELETE"),
         ("PUT", "/api/v1.0/tokens", "POST, DELETE"),
         ("POST", "/healthz", "GET, HEAD"),
@@ -50,11 +56,23 @@ fn known_path_with_wrong_method_is_405_with_allow() {
 #[test]
 fn every_401_carries_the_bearer_realm() {
     let server = Daemon::start(&[]);
-    let requests: [(&str, &str); 4] = [
+    let requests: [(&str, &str); 16] = [
         ("POST", "/api/v1.0/tokens"),
         ("DELETE", "/api/v1.0/tokens"),
         ("GET", "/api/v1.0/users"),
         ("GET", "/api/v1.0/users/1"),
+        ("POST", "/api/v1.0/users"),
+        ("DELETE", "/api/v1.0/users/1"),
+        ("POST", "/api/v1.0/users/1/password"),
+        ("GET", "/api/v1.0/users/1/roles"),
+        ("POST", "/api/v1.0/users/1/roles"),
+        ("GET", "/api/v1.0/users/1/roles/1"),
+        ("DELETE", "/api/v1.0/users/1/roles/1"),
+        ("GET", "/api/v1.0/users/1/acls"),
+        ("POST", "/api/v1.0/users/1/acls"),
+        ("GET", "/api/v1.0/users/1/acls/1"),
+        ("PUT", "/api/v1.0/users/1/acls/1"),
+        ("DELETE", "/api/v1.0/users/1/acls/1"),
     ];
     for (method, path) in requests {
         // assert_error checks the WWW-Authenticate header of every 401.

@@ -9,6 +9,7 @@
 
 mod common;
 
+mod access;
 mod admin;
 mod concurrency;
 mod disk_full;

@@ -113,6 +113,9 @@ fn r8_head_works_on_every_get_route() {
         "/healthz",
         "/api/v1.0/users",
         "/api/v1.0/users/1",
+        "/api/v1.0/users/1/roles",
+        "/api/v1.0/users/1/acls",
+        "/api/v1.0/users/1/acls/1",
         "/api/v1.0/keys",
         "/api/v1.0/jobs",
     ] {
@@ -136,7 +139,7 @@ fn r8_head_works_on_every_get_route() {
         &[("Authorization", auth.as_bytes())],
         b"",
     );
-    assert_eq!(response.header("allow"), Some("GET, HEAD"));
+    assert_eq!(response.header("allow"), Some("GET, HEAD, POST"));
 }
 
 #[test]

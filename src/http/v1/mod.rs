@@ -7,6 +7,9 @@
 // answers 202, `/tasks/status/<id>`); `history`: the caller's tasks
 // (`/jobs`). Named apart from the pool (`crate::pool`), the task records
 // (`store::tasks`) and Salt's jobs (`salt::job`).
+// `access`: what `users`, `roles` and `acls` share (who may, ids, bodies).
+mod access;
+mod acls;
 pub(crate) mod deferred;
 mod functions;
 mod health;
@@ -15,6 +18,7 @@ mod keys;
 mod minions;
 pub(crate) mod outcome;
 pub(crate) mod ping;
+mod roles;
 pub(crate) mod tokens;
 mod users;
 
@@ -32,6 +36,18 @@ pub enum Call {
     Logout,
     UserList,
     UserGet,
+    UserCreate,
+    UserDelete,
+    UserPassword,
+    RoleList,
+    RoleCreate,
+    RoleGet,
+    RoleDelete,
+    AclList,
+    AclCreate,
+    AclGet,
+    AclUpdate,
+    AclDelete,
     KeyList,
     FunctionList,
     PingMany,
@@ -98,6 +114,91 @@ pub static TABLE: &[Endpoint<Call>] = &[
         Token,
         "users.get",
         Call::UserGet,
+    ),
+    // User administration (admins; the handlers check the role).
+    endpoint(
+        Method::POST,
+        "/api/v1.0/users",
+        Token,
+        "users.create",
+        Call::UserCreate,
+    ),
+    endpoint(
+        Method::DELETE,
+        "/api/v1.0/users/{id}",
+        Token,
+        "users.delete",
+        Call::UserDelete,
+    ),
+    endpoint(
+        Method::POST,
+        "/api/v1.0/users/{id}/password",
+        Token,
+        "users.password",
+        Call::UserPassword,
+    ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/users/{id}/roles",
+        Token,
+        "roles.list",
+        Call::RoleList,
+    ),
+    endpoint(
+        Method::POST,
+        "/api/v1.0/users/{id}/roles",
+        Token,
+        "roles.create",
+        Call::RoleCreate,
+    ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/users/{id}/roles/{rid}",
+        Token,
+        "roles.get",
+        Call::RoleGet,
+    ),
+    endpoint(
+        Method::DELETE,
+        "/api/v1.0/users/{id}/roles/{rid}",
+        Token,
+        "roles.delete",
+        Call::RoleDelete,
+    ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/users/{id}/acls",
+        Token,
+        "acls.list",
+        Call::AclList,
+    ),
+    endpoint(
+        Method::POST,
+        "/api/v1.0/users/{id}/acls",
+        Token,
+        "acls.create",
+        Call::AclCreate,
+    ),
+    endpoint(
+        Method::GET,
+        "/api/v1.0/users/{id}/acls/{aid}",
+        Token,
+        "acls.get",
+        Call::AclGet,
+    ),
+    endpoint(
+        Method::PUT,
+        "/api/v1.0/users/{id}/acls/{aid}",
+        Token,
+        "acls.update",
+        Call::AclUpdate,
+    ),
+    endpoint(
+        Method::DELETE,
+        "/api/v1.0/users/{id}/acls/{aid}",
+        Token,
+        "acls.delete",
+        Call::AclDelete,
     ),
     endpoint(Method::GET, "/api/v1.0/keys", Token, "keys.list", Call::KeyList),
     // `GET /tasks` lists the Salt functions (the 2016 README's name).
@@ -200,12 +301,25 @@ pub static TABLE: &[Endpoint<Call>] = &[
 /// entry says and whose body has been read.
 pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<Reply, ApiError> {
     let param = req.params.get(0);
+    let second = req.params.get(1);
     match call {
         Call::Health => health::get(state),
         Call::Login => tokens::create(state, req).await,
         Call::Logout => tokens::delete(state, req).await,
         Call::UserList => users::list(state, req),
         Call::UserGet => users::get(state, req, param),
+        Call::UserCreate => users::create(state, req).await,
+        Call::UserDelete => users::delete(state, req, param).await,
+        Call::UserPassword => users::password(state, req, param).await,
+        Call::RoleList => roles::list(state, req, param),
+        Call::RoleCreate => roles::create(state, req, param).await,
+        Call::RoleGet => roles::get(state, req, param, second),
+        Call::RoleDelete => roles::delete(state, req, param, second).await,
+        Call::AclList => acls::list(state, req, param),
+        Call::AclCreate => acls::create(state, req, param).await,
+        Call::AclGet => acls::get(state, req, param, second),
+        Call::AclUpdate => acls::update(state, req, param, second).await,
+        Call::AclDelete => acls::delete(state, req, param, second).await,
         Call::KeyList => keys::list(state, req).await,
         Call::FunctionList => functions::list(state, req).await,
         Call::PingMany => ping::many(state, req).await,
@@ -218,113 +332,10 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
         Call::JobCancel => history::cancel(state, req, param).await,
         Call::MinionList => minions::list(state, req).await,
         Call::MinionFunctions => minions::functions(state, req, param).await,
-        Call::MinionDoc => minions::documentation(state, req, param, req.params.get(1)).await,
-        Call::MinionRun => minions::run(state, req, param, req.params.get(1)).await,
+        Call::MinionDoc => minions::documentation(state, req, param, second).await,
+        Call::MinionRun => minions::run(state, req, param, second).await,
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::super::route::{find, Found};
-    use super::*;
-
-    fn resolve(method: Method, path: &str) -> Option<(Call, String)> {
-        match find(TABLE, &method, path) {
-            Found::Endpoint(endpoint, params) => Some((endpoint.call, params.get(0).to_owned())),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn the_contract_paths_resolve() {
-        let cases = [
-            (Method::GET, "/healthz", Call::Health, ""),
-            (Method::POST, "/api/v1.0/tokens", Call::Login, ""),
-            (Method::DELETE, "/api/v1.0/tokens", Call::Logout, ""),
-            (Method::GET, "/api/v1.0/users/7", Call::UserGet, "7"),
-            (Method::GET, "/api/v1.0/users/", Call::UserGet, ""),
-            (Method::POST, "/api/v1.0/ping/web%2A", Call::PingOne, "web*"),
-            (Method::POST, "/api/v1.0/minions/m1/ping", Call::PingOne, "m1"),
-            (Method::POST, "/api/v1.0/tasks/ping", Call::TaskPingMany, ""),
-            (Method::POST, "/api/v1.0/tasksping", Call::TaskPingMany, ""),
-            (Method::POST, "/api/v1.0/tasks/ping/m1", Call::TaskPingOne, "m1"),
-            (Method::GET, "/api/v1.0/tasks/status/abc", Call::TaskStatus, "abc"),
-            (Method::HEAD, "/api/v1.0/jobs/abc", Call::JobGet, "abc"),
-            (Method::POST, "/api/v1.0/jobs/abc/cancel", Call::JobCancel, "abc"),
-            (Method::GET, "/api/v1.0/minions", Call::MinionList, ""),
-            (
-                Method::GET,
-                "/api/v1.0/minions/m1/tasks",
-                Call::MinionFunctions,
-                "m1",
-            ),
-            (
-                Method::GET,
-                "/api/v1.0/minions/m1/tasks/test.arg",
-                Call::MinionDoc,
-                "m1",
-            ),
-            (
-                Method::POST,
-                "/api/v1.0/minions/m1/tasks/test.arg",
-                Call::MinionRun,
-                "m1",
-            ),
-        ];
-        for (method, path, call, param) in cases {
-            assert_eq!(
-                resolve(method.clone(), path),
-                Some((call, param.to_owned())),
-                "{method} {path}"
-            );
-        }
-    }
-
-    #[test]
-    fn unknown_paths_are_404_and_known_ones_list_their_methods() {
-        for unknown in [
-            "",
-            "/",
-            "/api",
-            "/api/v1.0",
-            "/api/v1.0/users/1/x",
-            "/api/v2.0/users",
-            "healthz",
-            "/api/v1.0/ping/%ff",
-            "/api/v1.0/ping/%2",
-            "/api/v1.0/ping/%+1",
-            "/api/v1.0/ping/%-1",
-        ] {
-            assert!(
-                matches!(find(TABLE, &Method::GET, unknown), Found::NotFound),
-                "{unknown}"
-            );
-        }
-        for (method, path, allow) in [
-            (Method::GET, "/api/v1.0/tokens", "POST, DELETE"),
-            (Method::POST, "/api/v1.0/users", "GET, HEAD"),
-            (Method::GET, "/api/v1.0/ping/m1", "POST"),
-            (Method::DELETE, "/healthz", "GET, HEAD"),
-        ] {
-            match find(TABLE, &method, path) {
-                Found::MethodNotAllowed(got) => assert_eq!(got, allow, "{method} {path}"),
-                other => panic!("{method} {path}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn every_endpoint_has_a_unique_method_and_path() {
-        for (i, a) in TABLE.iter().enumerate() {
-            assert!(a.path.starts_with('/'), "{}", a.path);
-            for b in &TABLE[i + 1..] {
-                assert!(
-                    !(a.method == b.method && a.path == b.path),
-                    "{} {} twice",
-                    a.method,
-                    a.path
-                );
-            }
-        }
-    }
-}
+mod tests;
