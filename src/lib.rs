@@ -25,6 +25,8 @@
 //! - [`net`]: networks as the settings name them (`ADDR/PREFIX`).
 //! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
 //! - [`sync`]: locks used through a panic.
+//! - [`target`]: Salt targets expanded into exact minion ids, and
+//!   publisher ACLs checked against those ids (pure; no I/O).
 
 pub mod admin;
 pub mod auth;
@@ -44,6 +46,7 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod systemd;
+pub mod target;
 
 /// Seconds since the Unix epoch; every timestamp in the API and the store.
 pub fn unix_now() -> u64 {

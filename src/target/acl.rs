@@ -1,0 +1,153 @@
+//! Publisher ACLs checked against exact minion ids.
+//!
+//! An entry is `(minions, functions)` as in Salt's `publisher_acl`:
+//! `minions` is a glob on ids (`*` and `.*` mean every minion) or a class
+//! (`@runner`, `@wheel`, `@jobs`; Salt also takes `@runners`, `@wheels`);
+//! `functions` is an `expr_match` pattern (equal, glob, or a regex matching
+//! the whole name). Salt's own check runs `re.match` (a prefix match: `test`
+//! allows `testing.x`); the whole-name reading here is narrower. Salt reads
+//! `minions` as a compound target; here only its glob form is understood,
+//! so `G@…` matches no id (a denial, never a grant).
+
+use std::collections::HashMap;
+
+use super::pattern::{Expr, Glob};
+
+/// Who may be asked for something other than a minion job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    Runner,
+    Wheel,
+    /// Salt-api's `@jobs`: looking up jobs and their returns.
+    Jobs,
+}
+
+/// Why a check failed: the first id no entry allows, or `None` when the
+/// function is allowed on no minion at all (or no id was given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match minion { Some(id) => format!("not allowed on minion {id:?}"), None => "not allowed on any minion".to_owned() })]
+pub struct Denied {
+    pub minion: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Scope {
+    All,
+    /// An index into `AclSet::globs`.
+    Glob(usize),
+    Class(Class),
+    /// An `@name` that is no class projetyd knows: allows nothing.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    scope: Scope,
+    functions: Expr,
+}
+
+/// ACL entries compiled once: patterns parsed, minion globs deduplicated
+/// and indexed by their literal prefix, so that a check costs a few hash
+/// lookups per id rather than a walk over every entry.
+#[derive(Debug, Clone, Default)]
+pub struct AclSet {
+    entries: Vec<Entry>,
+    /// Each distinct minion glob once.
+    globs: Vec<Glob>,
+    /// Glob indexes by literal prefix (`web-` for `web-*`, `""` for `*x`).
+    by_prefix: HashMap<String, Vec<usize>>,
+}
+
+impl AclSet {
+    pub fn compile(entries: &[(&str, &str)]) -> AclSet {
+        let mut set = AclSet::default();
+        let mut interned: HashMap<&str, usize> = HashMap::new();
+        for &(minions, functions) in entries {
+            let scope = match minions {
+                "@runner" | "@runners" => Scope::Class(Class::Runner),
+                "@wheel" | "@wheels" => Scope::Class(Class::Wheel),
+                "@jobs" => Scope::Class(Class::Jobs),
+                m if m.starts_with('@') => Scope::Unknown,
+                ".*" => Scope::All,
+                m if !m.is_empty() && m.chars().all(|c| c == '*') => Scope::All,
+                m => Scope::Glob(*interned.entry(m).or_insert_with(|| set.add_glob(m))),
+            };
+            set.entries.push(Entry {
+                scope,
+                functions: Expr::new(functions),
+            });
+        }
+        set
+    }
+
+    fn add_glob(&mut self, pattern: &str) -> usize {
+        let glob = Glob::new(pattern);
+        let id = self.globs.len();
+        self.by_prefix.entry(glob.literal_prefix()).or_default().push(id);
+        self.globs.push(glob);
+        id
+    }
+
+    /// Ok when every id is allowed `fun` by at least one entry. An empty
+    /// `ids` is refused (`minion: None`): a pattern that matched nothing
+    /// must not read as allowed, so callers answer "no match" before asking.
+    pub fn permits(&self, fun: &str, ids: &[String]) -> Result<(), Denied> {
+        let denied_all = || Denied { minion: None };
+        if ids.is_empty() {
+            return Err(denied_all());
+        }
+        let mut allowed = vec![false; self.globs.len()];
+        let mut any = false;
+        for entry in &self.entries {
+            match entry.scope {
+                Scope::All if entry.functions.is_match(fun) => return Ok(()),
+                Scope::Glob(g) if !allowed[g] && entry.functions.is_match(fun) => {
+                    allowed[g] = true;
+                    any = true;
+                }
+                _ => {}
+            }
+        }
+        if !any {
+            return Err(denied_all());
+        }
+        // Only the globs some entry allows `fun` through, by prefix.
+        let mut index: HashMap<&str, Vec<&Glob>> = HashMap::new();
+        for (prefix, globs) in &self.by_prefix {
+            let live: Vec<&Glob> = globs
+                .iter()
+                .filter(|&&g| allowed[g])
+                .map(|&g| &self.globs[g])
+                .collect();
+            if !live.is_empty() {
+                index.insert(prefix, live);
+            }
+        }
+        let mut lengths: Vec<usize> = index.keys().map(|p| p.len()).collect();
+        lengths.sort_unstable();
+        lengths.dedup();
+        for id in ids {
+            let hit = lengths
+                .iter()
+                .take_while(|&&len| len <= id.len())
+                .filter(|&&len| id.is_char_boundary(len))
+                .filter_map(|&len| index.get(&id[..len]))
+                .any(|globs| globs.iter().any(|glob| glob.is_match(id)));
+            if !hit {
+                return Err(Denied {
+                    minion: Some(id.clone()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an entry of `class` allows `fun` (a runner or wheel
+    /// function, or for [`Class::Jobs`] the jobs operation).
+    pub fn permits_class(&self, class: Class, fun: &str) -> bool {
+        self.entries.iter().any(|entry| match entry.scope {
+            Scope::Class(c) => c == class && entry.functions.is_match(fun),
+            _ => false,
+        })
+    }
+}
