@@ -159,9 +159,11 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         source,
     })?;
     let watching = Arc::new(service::Watching::default());
+    let authority = Arc::new(service::Authority::new(store.clone()));
     let executor = Arc::new(service::SaltExecutor {
         salt: salt.clone(),
         watching: watching.clone(),
+        authority: authority.clone(),
     });
     let settings = pool::Settings {
         workers: config.task_workers,
@@ -178,6 +180,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         salt.clone(),
         pool.clone(),
         watching,
+        authority,
         max_timeout,
     ));
     let shutdown = Shutdown::default();

@@ -2,12 +2,35 @@
 //! (`/etc/salt/master` plus `master.d/*.conf`), resolved the way the master
 //! itself resolves it: defaults, then the files in order, then `root_dir`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::Error;
+use crate::target::Nodegroup;
+
+/// `nodegroups` entries: a string is a compound expression, a list holds
+/// ids (Salt reads it as `L@a,b`); anything else is refused.
+fn nodegroups(groups: &yaml_rust2::yaml::Hash) -> Option<BTreeMap<String, Nodegroup>> {
+    let word = |y: &Yaml| match y {
+        Yaml::String(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        _ => None,
+    };
+    groups
+        .iter()
+        .map(|(name, value)| {
+            let name = word(name)?;
+            let group = match value {
+                Yaml::Array(items) => Nodegroup::List(items.iter().map(word).collect::<Option<_>>()?),
+                other => Nodegroup::Compound(word(other)?),
+            };
+            Some((name, group))
+        })
+        .collect()
+}
 
 /// Where a stock master keeps its configuration.
 pub const DEFAULT_MASTER_CONFIG: &str = crate::config::DEFAULT_SALT_CONFIG;
@@ -29,6 +52,8 @@ pub struct MasterConfig {
     pub timeout: Duration,
     /// Seconds a `find_job` check may take.
     pub gather_job_timeout: Duration,
+    /// `nodegroups`: a compound expression, or a list of ids, by name.
+    pub nodegroups: BTreeMap<String, Nodegroup>,
 }
 
 impl MasterConfig {
@@ -44,6 +69,7 @@ impl MasterConfig {
             transport: "zeromq".into(),
             timeout: Duration::from_secs(5),
             gather_job_timeout: Duration::from_secs(10),
+            nodegroups: BTreeMap::new(),
         }
     }
 
@@ -115,7 +141,22 @@ impl MasterConfig {
                 *slot = Duration::from_secs(v.parse().map_err(|_| bad(key))?);
             }
         }
+        match &doc["nodegroups"] {
+            Yaml::BadValue | Yaml::Null => {}
+            // A later file's `nodegroups` replaces an earlier one's, as
+            // the master's own include does for top-level keys.
+            Yaml::Hash(groups) => self.nodegroups = nodegroups(groups).ok_or_else(|| bad("nodegroups"))?,
+            _ => return Err(bad("nodegroups")),
+        }
         Ok(())
+    }
+
+    /// The nodegroups in the shape target expansion takes.
+    pub fn nodegroup_map(&self) -> std::collections::HashMap<String, Nodegroup> {
+        self.nodegroups
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// The file holding the secret that lets root publish: `.<user>_key`
@@ -201,6 +242,42 @@ mod tests {
             config.event_socket(),
             PathBuf::from("/var/run/salt/master/master_event_pub.ipc")
         );
+    }
+
+    #[test]
+    fn nodegroups_are_compounds_or_lists_and_an_include_replaces_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("master");
+        std::fs::write(
+            &main,
+            "nodegroups:\n  webs: 'G@role:web'\n  firsts: [minion-1, minion-2]\n",
+        )
+        .unwrap();
+        let config = MasterConfig::load(&main).unwrap();
+        assert_eq!(
+            config.nodegroups,
+            BTreeMap::from([
+                ("webs".to_owned(), Nodegroup::Compound("G@role:web".into())),
+                (
+                    "firsts".to_owned(),
+                    Nodegroup::List(vec!["minion-1".into(), "minion-2".into()])
+                ),
+            ])
+        );
+        std::fs::create_dir(dir.path().join("master.d")).unwrap();
+        std::fs::write(
+            dir.path().join("master.d/groups.conf"),
+            "nodegroups:\n  dbs: 'G@role:db'\n",
+        )
+        .unwrap();
+        let config = MasterConfig::load(&main).unwrap();
+        assert_eq!(config.nodegroups.keys().collect::<Vec<_>>(), ["dbs"]);
+        std::fs::write(
+            dir.path().join("master.d/groups.conf"),
+            "nodegroups:\n  bad: {a: 1}\n",
+        )
+        .unwrap();
+        assert!(MasterConfig::load(&main).is_err());
     }
 
     #[test]

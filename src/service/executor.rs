@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{run, still_accepted, Error, JobRequest, Outcome, Watching};
+use super::{run, still_accepted, Authority, Error, JobRequest, Outcome, Watching};
 use crate::pool::{Executor, Retry, Work};
 use crate::salt::{Heard, Salt};
 use crate::store::{Failure, FailureKind, Task};
@@ -16,6 +16,9 @@ pub struct SaltExecutor {
     pub salt: Option<Arc<Salt>>,
     /// Where a running job's progress is shown (the service's).
     pub watching: Arc<Watching>,
+    /// The service's: a task is checked again when it runs, so rights
+    /// taken away while it waited apply.
+    pub authority: Arc<Authority>,
 }
 
 impl Executor for SaltExecutor {
@@ -39,13 +42,19 @@ impl Executor for SaltExecutor {
             timeout: std::time::Duration::from_secs(task.timeout),
         };
         let watching = self.watching.clone();
+        let authority = self.authority.clone();
         let targets = task.target.clone();
         Box::pin(async move {
             let (progress, _shown) = watching.watch(&jid);
             let work = async {
                 match &salt {
                     Some(salt) => match still_accepted(salt, job).await {
-                        Ok(job) => run(salt, &job, Some(jid.clone()), attach, Some(progress.clone())).await,
+                        Ok(job) => match authority.check(job.user_id, &job.function, &job.targets) {
+                            Ok(()) => {
+                                run(salt, &job, Some(jid.clone()), attach, Some(progress.clone())).await
+                            }
+                            Err(err) => Err(err),
+                        },
                         Err(err) => Err(err),
                     },
                     None => Err(Error::no_salt()),

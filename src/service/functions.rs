@@ -1,11 +1,14 @@
 //! Minions and their functions: which minions there are, what one offers,
-//! a function's documentation, and a job of any function on one minion.
+//! a function's documentation, and a job of any function on one minion or
+//! on a target expanded to exact ids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, JobRequest, Service, TaskKind};
+use crate::salt::Salt;
+use crate::target::{expand, Expansion, Fleet, Target, TargetExpr, TargetType};
 
 /// What a caller asks to run, before it is checked: the function and its
 /// arguments as the request gave them.
@@ -54,6 +57,82 @@ impl Service {
         let timeout = self.timeout(self.salt()?, call.timeout);
         Ok(job(user_id, vec![minion.to_owned()], call, timeout))
     }
+}
+
+impl Service {
+    /// `call` on a target as a request gives it: expanded here to exact
+    /// accepted ids (`target` module), which are what is checked and
+    /// published. The function must be one some minion offers.
+    pub async fn run_on_target(
+        &self,
+        user_id: u64,
+        target_type: &str,
+        expr: TargetExpr,
+        call: Call,
+    ) -> Result<JobRequest, Error> {
+        let kind = TargetType::parse(target_type).map_err(|err| Error::Invalid(err.to_string()))?;
+        let target = Target { kind, expr };
+        let salt = self.salt()?;
+        let expansion = expand_on(salt, &target).await?;
+        if expansion.ids.is_empty() {
+            return Err(Error::NotFound(match expansion.unknown.as_slice() {
+                [] => format!(
+                    "the {kind} target {} matches no accepted minion",
+                    shown(&target.expr)
+                ),
+                unknown => format!("none of the targets is an accepted minion key: {unknown:?}"),
+            }));
+        }
+        let functions = salt.functions().await?;
+        if functions
+            .binary_search_by(|f| f.as_str().cmp(&call.function))
+            .is_err()
+        {
+            return Err(Error::Invalid(format!(
+                "function {:?} is not offered by any minion",
+                call.function
+            )));
+        }
+        let timeout = self.timeout(salt, call.timeout);
+        Ok(job(user_id, expansion.ids, call, timeout))
+    }
+}
+
+/// The target as the caller wrote it, for a message.
+fn shown(expr: &TargetExpr) -> String {
+    match expr {
+        TargetExpr::One(text) => format!("{text:?}"),
+        TargetExpr::List(items) => format!("{items:?}"),
+    }
+}
+
+/// Expands `target` over the master's accepted keys, with the minion data
+/// cache's grains (read only when the target can look at grains) and the
+/// master config's nodegroups.
+async fn expand_on(salt: &Salt, target: &Target) -> Result<Expansion, Error> {
+    let keys = salt.keys().await?;
+    let ids = keys.minions.clone();
+    let needs_grains = match (target.kind, &target.expr) {
+        (TargetType::Grain | TargetType::GrainPcre | TargetType::Nodegroup, _) => true,
+        (TargetType::Compound, TargetExpr::One(text)) => {
+            text.contains("G@") || text.contains("P@") || text.contains("N@")
+        }
+        (TargetType::Compound, TargetExpr::List(words)) => words
+            .iter()
+            .any(|w| w.contains("G@") || w.contains("P@") || w.contains("N@")),
+        _ => false,
+    };
+    let grains = match needs_grains {
+        true => salt.grains(&ids).await,
+        false => HashMap::new(),
+    };
+    let fleet = Fleet::new(ids, grains, salt.master().nodegroup_map());
+    let target = target.clone();
+    // A compound over a large fleet is CPU work: off the async workers.
+    tokio::task::spawn_blocking(move || expand(&target, &fleet))
+        .await
+        .map_err(|err| Error::Internal(Box::new(err)))?
+        .map_err(|err| Error::Invalid(err.to_string()))
 }
 
 /// The job `call` stands for, on exact `targets`.

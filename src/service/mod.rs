@@ -8,12 +8,13 @@
 //! - [`Service::run`] runs it now, [`Service::submit`] hands it to the task
 //!   pool, [`Service::status`] waits on a task, [`Service::task`] and
 //!   [`Service::tasks`] read records; all under one ownership rule
-//!   ([`Task::belongs_to`]);
+//!   ([`Task::belongs_to`], or the caller is an admin);
 //! - every outcome is data ([`Outcome`]): each surface renders it in its
 //!   own shape, live or replayed from a task record;
 //! - [`SaltExecutor`] runs tasks for the pool, through the same code as a
 //!   synchronous call.
 
+mod authority;
 mod error;
 mod executor;
 mod functions;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use rmpv::Value;
 
+pub use authority::{Authority, Rights};
 pub use error::Error;
 pub use executor::SaltExecutor;
 pub use functions::Call;
@@ -114,16 +116,19 @@ pub struct Service {
     salt: Option<Arc<Salt>>,
     pool: Arc<TaskPool>,
     watching: Arc<Watching>,
+    authority: Arc<Authority>,
     max_timeout: Duration,
 }
 
 impl Service {
-    /// `watching` is the one the pool's [`SaltExecutor`] writes.
+    /// `watching` and `authority` are the ones the pool's
+    /// [`SaltExecutor`] uses.
     pub fn new(
         store: Store,
         salt: Option<Arc<Salt>>,
         pool: Arc<TaskPool>,
         watching: Arc<Watching>,
+        authority: Arc<Authority>,
         max_timeout: Duration,
     ) -> Service {
         Service {
@@ -131,8 +136,14 @@ impl Service {
             salt,
             pool,
             watching,
+            authority,
             max_timeout,
         }
+    }
+
+    /// What `user_id` may do (see [`Authority`]).
+    pub fn rights(&self, user_id: u64) -> Result<Arc<Rights>, Error> {
+        self.authority.rights(user_id)
     }
 
     /// The Salt client, or `Unavailable` when the daemon runs without one.
@@ -190,13 +201,18 @@ impl Service {
         Ok(ping(user_id, known, timeout))
     }
 
-    /// Runs a validated job now and waits for its returns.
+    /// Runs a validated job now and waits for its returns, if its user
+    /// may run it on every target.
     pub async fn run(&self, job: &JobRequest) -> Result<Outcome, Error> {
-        run(self.salt()?, job, None, false, None).await
+        let salt = self.salt()?;
+        self.authority.check(job.user_id, &job.function, &job.targets)?;
+        run(salt, job, None, false, None).await
     }
 
-    /// Records a validated job as a task (durably) and queues it.
+    /// Records a validated job as a task (durably) and queues it, if its
+    /// user may run it on every target (checked again when it runs).
     pub async fn submit(&self, job: JobRequest) -> Result<[u8; 16], Error> {
+        self.authority.check(job.user_id, &job.function, &job.targets)?;
         // A master known to be away: refuse now, rather than accept a task
         // that can only wait.
         if let Some(salt) = &self.salt {
@@ -228,14 +244,19 @@ impl Service {
     }
 
     /// The caller's task `id` once finished, or after `wait`; `None` for an
-    /// unknown id or another user's task (known before any waiting).
+    /// unknown id or another user's task, unless the caller is an admin
+    /// (known before any waiting).
     pub async fn status(
         &self,
         user_id: u64,
         id: [u8; 16],
         wait: Duration,
     ) -> Result<Option<TaskStatus>, Error> {
-        let task = self.pool.wait(id, wait, |task| task.belongs_to(user_id)).await?;
+        let admin = self.rights(user_id)?.is_admin();
+        let task = self
+            .pool
+            .wait(id, wait, |task| admin || task.belongs_to(user_id))
+            .await?;
         Ok(task.map(|task| match task.outcome {
             Some(outcome) if task.state.is_final() => TaskStatus::Finished {
                 kind: task.kind,
@@ -251,9 +272,11 @@ impl Service {
 
     /// Cancels the caller's task `id` (see [`pool::TaskPool::cancel`]) and
     /// gives its record a moment to reach its final state; `None` for an
-    /// unknown id or another user's task.
+    /// unknown id or another user's task (an admin may cancel any).
     pub async fn cancel(&self, user_id: u64, id: [u8; 16]) -> Result<Option<(pool::Cancel, Task)>, Error> {
-        let Some(answer) = self.pool.cancel(id, |task| task.belongs_to(user_id)).await? else {
+        let admin = self.rights(user_id)?.is_admin();
+        let visible = |task: &Task| admin || task.belongs_to(user_id);
+        let Some(answer) = self.pool.cancel(id, visible).await? else {
             return Ok(None);
         };
         // A running job stops once kill_job is published: a round trip.
@@ -267,7 +290,8 @@ impl Service {
 
     /// The caller's task record `id`, if it is theirs.
     pub fn task(&self, user_id: u64, id: [u8; 16]) -> Result<Option<Task>, Error> {
-        Ok(self.store.task(&id)?.filter(|t| t.belongs_to(user_id)))
+        let admin = self.rights(user_id)?.is_admin();
+        Ok(self.store.task(&id)?.filter(|t| admin || t.belongs_to(user_id)))
     }
 
     /// A page of the caller's tasks, newest first, after task `after` (which

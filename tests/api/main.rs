@@ -10,6 +10,7 @@
 mod common;
 
 mod access;
+mod access_e2e;
 mod admin;
 mod concurrency;
 mod disk_full;

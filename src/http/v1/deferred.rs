@@ -96,7 +96,7 @@ pub async fn status(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiE
         }
     };
     // Ownership is checked before any waiting: nobody long-polls on
-    // another user's task. A daemon that is stopping answers at once.
+    // another user's task (an admin sees all). A daemon that is stopping answers at once.
     let status = tokio::select! {
         status = state.service.status(caller.user_id, task_id, wait) => status?,
         () = state.shutdown.begun() => state.service.status(caller.user_id, task_id, Duration::ZERO).await?,

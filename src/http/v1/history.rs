@@ -111,7 +111,7 @@ pub fn list(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
 /// # `GET /api/v1.0/jobs/<id>` (Bearer)
 ///
 /// - `200 Job`: state, function, target, Salt jid, times, result
-/// - `401` no valid token · `404` unknown id, or another user's job
+/// - `401` no valid token · `404` unknown id, or another user's job (an admin sees every job)
 pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
     let caller = req.caller()?;
     let not_found = || ApiError::NotFound(format!("no job with id {id:?}"));
@@ -130,7 +130,7 @@ pub fn get(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
 ///   state is `cancelled` and its status answers 409
 /// - `202 Job` + `Location` (its status): told to stop, not stopped yet
 /// - `409` it had already ended (the message says how) · `401` no valid
-///   token · `404` unknown id, or another user's job
+///   token · `404` unknown id, or another user's job (an admin sees every job)
 pub async fn cancel(state: &AppState, req: &Req, id: &str) -> Result<Reply, ApiError> {
     let caller = req.caller()?;
     let not_found = || ApiError::NotFound(format!("no job with id {id:?}"));

@@ -98,19 +98,30 @@ pub(super) fn full_return(req: &Req) -> Result<bool, ApiError> {
 /// The body of a run: every field optional, each checked by name. An
 /// empty body is a sync call with no arguments.
 pub(super) fn parse_call(body: &[u8]) -> Result<(Mode, Call), ApiError> {
+    parse_call_with(body, "async, arg and kwarg", |_, _, _| Ok(false))
+}
+
+/// A run's body with fields of its own besides `async`, `arg` and `kwarg`:
+/// `more` takes a field it knows (answering `true`) and may set the call's;
+/// `fields` lists them all for the error about an unknown one.
+pub(super) fn parse_call_with(
+    body: &[u8],
+    fields: &str,
+    mut more: impl FnMut(&str, Value, &mut Call) -> Result<bool, ApiError>,
+) -> Result<(Mode, Call), ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok((Mode::Sync, Call::default()));
     }
     let value: Value = serde_json::from_slice(body)
         .map_err(|err| ApiError::BadRequest(format!("the body is not valid JSON: {err}")))?;
-    let Value::Object(fields) = value else {
-        return Err(ApiError::BadRequest(
-            "the body must be a JSON object: {\"async\": \"sync\", \"arg\": [...], \"kwarg\": {...}}".into(),
-        ));
+    let Value::Object(object) = value else {
+        return Err(ApiError::BadRequest(format!(
+            "the body must be a JSON object with the fields {fields}"
+        )));
     };
     let mut mode = Mode::Sync;
     let mut call = Call::default();
-    for (name, value) in fields {
+    for (name, value) in object {
         match name.as_str() {
             "async" => mode = parse_mode(&value)?,
             "arg" => match value {
@@ -122,9 +133,11 @@ pub(super) fn parse_call(body: &[u8]) -> Result<(Mode, Call), ApiError> {
                 other => return Err(wrong_type("kwarg", "an object", &other)),
             },
             other => {
-                return Err(ApiError::BadRequest(format!(
-                    "unknown field {other:?}: the fields are async, arg and kwarg"
-                )))
+                if !more(other, value, &mut call)? {
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown field {other:?}: the fields are {fields}"
+                    )));
+                }
             }
         }
     }
@@ -163,7 +176,7 @@ fn kwargs(map: serde_json::Map<String, Value>) -> Result<BTreeMap<String, Value>
     Ok(map.into_iter().collect())
 }
 
-fn wrong_type(field: &str, expected: &str, got: &Value) -> ApiError {
+pub(super) fn wrong_type(field: &str, expected: &str, got: &Value) -> ApiError {
     let kind = match got {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -19,6 +19,7 @@ mod minions;
 pub(crate) mod outcome;
 pub(crate) mod ping;
 mod roles;
+mod run;
 pub(crate) mod tokens;
 mod users;
 
@@ -62,6 +63,7 @@ pub enum Call {
     MinionFunctions,
     MinionDoc,
     MinionRun,
+    Run,
 }
 
 const fn endpoint(
@@ -280,6 +282,7 @@ pub static TABLE: &[Endpoint<Call>] = &[
         "minions.run",
         Call::MinionRun,
     ),
+    endpoint(Method::POST, "/api/v1.0/run", Token, "run", Call::Run),
     endpoint(Method::GET, "/api/v1.0/jobs", Token, "jobs.list", Call::JobList),
     endpoint(
         Method::GET,
@@ -334,6 +337,7 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
         Call::MinionFunctions => minions::functions(state, req, param).await,
         Call::MinionDoc => minions::documentation(state, req, param, second).await,
         Call::MinionRun => minions::run(state, req, param, second).await,
+        Call::Run => run::run(state, req).await,
     }
 }
 

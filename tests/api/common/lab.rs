@@ -68,8 +68,9 @@ impl Lab {
         );
     }
 
-    /// A daemon on this lab (find_job checks kept short), healthy, with a
-    /// user and its function list cached (fetching it is the heaviest thing
+    /// A daemon on this lab (find_job checks kept short), healthy, with an
+    /// admin user (alice: ACLs are tested with users of their own) and its
+    /// function list cached (fetching it is the heaviest thing
     /// a daemon asks of the minions; done before a test's own requests, it
     /// does not compete with them); returns the daemon and a token.
     pub fn daemon(&self, extra: &[&str]) -> (Daemon, String) {
@@ -83,6 +84,8 @@ impl Lab {
         let server = Daemon::start(&args);
         server.wait_for("/healthz", 200, Duration::from_secs(30));
         let password = server.adduser("alice");
+        let admin = server.admin("createrole", &["alice", "admin"]);
+        assert!(admin.status.success(), "{admin:?}");
         let token = server.token("alice", &password);
         // Minions answer their first sys.list_functions slowly on a busy
         // machine; the daemon retries in the background, so poll.
