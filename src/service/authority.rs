@@ -105,6 +105,11 @@ impl Authority {
                     Some(id) => id,
                     None => targets.join(","),
                 };
+                // Never the arguments: only who, what, and how wide.
+                log::info!(
+                    "user {user_id}: refused {fun} on {} minion(s) (not allowed on {target})",
+                    targets.len()
+                );
                 Error::Forbidden(format!("you are not allowed to perform {fun} on {target}"))
             }),
         }

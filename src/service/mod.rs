@@ -355,6 +355,15 @@ async fn run(
             salt.master().gather_job_timeout,
         )
     };
+    // Never the arguments: they may hold secrets (a password to
+    // `user.present`, a token in `cmd.run`).
+    log::debug!(
+        "user {}: {} on {} minion(s), {} argument(s)",
+        job.user_id,
+        job.function,
+        job.targets.len(),
+        job.args.len() + job.kwargs.len()
+    );
     let outcome = salt.run(&spec).await?;
     let targets = job.targets.iter().filter(|id| !outcome.missing.contains(id));
     Ok(match job.kind {

@@ -125,6 +125,12 @@ fn arguments_are_data() {
         body["message"].as_str().unwrap().contains("/api/v1.0/events"),
         "{body}"
     );
+
+    // Arguments are never logged: they may be secrets.
+    let log = server.log();
+    for secret in ["echo owned", "$(id -u)", "{{ grains.id }}", "echo projetyd"] {
+        assert!(!log.contains(secret), "{secret:?} in the log:\n{log}");
+    }
 }
 
 /// A return, a non-zero retcode, an exception and silence are four
