@@ -2,6 +2,7 @@
 //! (`/etc/salt/master` plus `master.d/*.conf`), resolved the way the master
 //! itself resolves it: defaults, then the files in order, then `root_dir`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -29,6 +30,17 @@ pub struct MasterConfig {
     pub timeout: Duration,
     /// Seconds a `find_job` check may take.
     pub gather_job_timeout: Duration,
+    /// `nodegroups`, merged by name over the files (a later file's group
+    /// replaces an earlier one of the same name, as Salt's include merge).
+    pub nodegroups: BTreeMap<String, NodegroupSpec>,
+}
+
+/// A nodegroup as the master config writes it: a compound string, or a
+/// list (of ids in practice; Salt reads the words of both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodegroupSpec {
+    Compound(String),
+    List(Vec<String>),
 }
 
 impl MasterConfig {
@@ -44,6 +56,7 @@ impl MasterConfig {
             transport: "zeromq".into(),
             timeout: Duration::from_secs(5),
             gather_job_timeout: Duration::from_secs(10),
+            nodegroups: BTreeMap::new(),
         }
     }
 
@@ -115,6 +128,22 @@ impl MasterConfig {
                 *slot = Duration::from_secs(v.parse().map_err(|_| bad(key))?);
             }
         }
+        match &doc["nodegroups"] {
+            Yaml::Hash(groups) => {
+                for (name, value) in groups {
+                    let (Some(name), Some(spec)) = (scalar(name), nodegroup(value)) else {
+                        log::warn!(
+                            "{}: a nodegroup that is neither a string nor a list is ignored",
+                            file.display()
+                        );
+                        continue;
+                    };
+                    self.nodegroups.insert(name, spec);
+                }
+            }
+            Yaml::BadValue | Yaml::Null => {}
+            _ => return Err(bad("nodegroups")),
+        }
         Ok(())
     }
 
@@ -148,6 +177,28 @@ impl MasterConfig {
     /// The master event bus's publisher socket.
     pub fn event_socket(&self) -> PathBuf {
         self.sock_dir.join("master_event_pub.ipc")
+    }
+}
+
+/// A YAML scalar as Python's `str()` would write what Salt loaded.
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(if *b { "True" } else { "False" }.to_owned()),
+        _ => None,
+    }
+}
+
+fn nodegroup(value: &Yaml) -> Option<NodegroupSpec> {
+    match value {
+        Yaml::String(s) => Some(NodegroupSpec::Compound(s.clone())),
+        Yaml::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<_>>()
+            .map(NodegroupSpec::List),
+        _ => None,
     }
 }
 
@@ -217,6 +268,40 @@ mod tests {
         assert_eq!(config.cachedir, PathBuf::from("/srv/lab/cache"));
         assert_eq!(config.sock_dir, PathBuf::from("/srv/lab/var/run/salt/master"));
         assert_eq!(config.key_file(), PathBuf::from("/srv/lab/cache/.root_key"));
+    }
+
+    #[test]
+    fn nodegroups_are_strings_or_lists_merged_over_the_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("master");
+        std::fs::write(
+            &main,
+            "nodegroups:\n  webs: 'web* and G@os:Debian'\n  pair: [db1, web2]\n  old: x\n  bad: {a: 1}\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("master.d")).unwrap();
+        std::fs::write(
+            dir.path().join("master.d/groups.conf"),
+            "nodegroups:\n  old:\n    - 7\n    - n1\n",
+        )
+        .unwrap();
+        let config = MasterConfig::load(&main).unwrap();
+        assert_eq!(
+            config.nodegroups,
+            BTreeMap::from([
+                (
+                    "webs".into(),
+                    NodegroupSpec::Compound("web* and G@os:Debian".into())
+                ),
+                (
+                    "pair".into(),
+                    NodegroupSpec::List(vec!["db1".into(), "web2".into()])
+                ),
+                ("old".into(), NodegroupSpec::List(vec!["7".into(), "n1".into()])),
+            ])
+        );
+        std::fs::write(&main, "nodegroups: [a]\n").unwrap();
+        assert!(MasterConfig::load(&main).is_err());
     }
 
     #[test]
