@@ -9,28 +9,6 @@ use std::time::Duration;
 use yaml_rust2::{Yaml, YamlLoader};
 
 use super::Error;
-use crate::target::Nodegroup;
-
-/// `nodegroups` entries: a string is a compound expression, a list holds
-/// ids (Salt reads it as `L@a,b`); anything else is refused.
-fn nodegroups(groups: &yaml_rust2::yaml::Hash) -> Option<BTreeMap<String, Nodegroup>> {
-    let word = |y: &Yaml| match y {
-        Yaml::String(s) => Some(s.clone()),
-        Yaml::Integer(i) => Some(i.to_string()),
-        _ => None,
-    };
-    groups
-        .iter()
-        .map(|(name, value)| {
-            let name = word(name)?;
-            let group = match value {
-                Yaml::Array(items) => Nodegroup::List(items.iter().map(word).collect::<Option<_>>()?),
-                other => Nodegroup::Compound(word(other)?),
-            };
-            Some((name, group))
-        })
-        .collect()
-}
 
 /// Where a stock master keeps its configuration.
 pub const DEFAULT_MASTER_CONFIG: &str = crate::config::DEFAULT_SALT_CONFIG;
@@ -52,8 +30,17 @@ pub struct MasterConfig {
     pub timeout: Duration,
     /// Seconds a `find_job` check may take.
     pub gather_job_timeout: Duration,
-    /// `nodegroups`: a compound expression, or a list of ids, by name.
-    pub nodegroups: BTreeMap<String, Nodegroup>,
+    /// `nodegroups`, merged by name over the files (a later file's group
+    /// replaces an earlier one of the same name, as Salt's include merge).
+    pub nodegroups: BTreeMap<String, NodegroupSpec>,
+}
+
+/// A nodegroup as the master config writes it: a compound string, or a
+/// list (of ids in practice; Salt reads the words of both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodegroupSpec {
+    Compound(String),
+    List(Vec<String>),
 }
 
 impl MasterConfig {
@@ -142,21 +129,22 @@ impl MasterConfig {
             }
         }
         match &doc["nodegroups"] {
+            Yaml::Hash(groups) => {
+                for (name, value) in groups {
+                    let (Some(name), Some(spec)) = (scalar(name), nodegroup(value)) else {
+                        log::warn!(
+                            "{}: a nodegroup that is neither a string nor a list is ignored",
+                            file.display()
+                        );
+                        continue;
+                    };
+                    self.nodegroups.insert(name, spec);
+                }
+            }
             Yaml::BadValue | Yaml::Null => {}
-            // A later file's `nodegroups` replaces an earlier one's, as
-            // the master's own include does for top-level keys.
-            Yaml::Hash(groups) => self.nodegroups = nodegroups(groups).ok_or_else(|| bad("nodegroups"))?,
             _ => return Err(bad("nodegroups")),
         }
         Ok(())
-    }
-
-    /// The nodegroups in the shape target expansion takes.
-    pub fn nodegroup_map(&self) -> std::collections::HashMap<String, Nodegroup> {
-        self.nodegroups
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect()
     }
 
     /// The file holding the secret that lets root publish: `.<user>_key`
@@ -189,6 +177,28 @@ impl MasterConfig {
     /// The master event bus's publisher socket.
     pub fn event_socket(&self) -> PathBuf {
         self.sock_dir.join("master_event_pub.ipc")
+    }
+}
+
+/// A YAML scalar as Python's `str()` would write what Salt loaded.
+fn scalar(value: &Yaml) -> Option<String> {
+    match value {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(if *b { "True" } else { "False" }.to_owned()),
+        _ => None,
+    }
+}
+
+fn nodegroup(value: &Yaml) -> Option<NodegroupSpec> {
+    match value {
+        Yaml::String(s) => Some(NodegroupSpec::Compound(s.clone())),
+        Yaml::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<_>>()
+            .map(NodegroupSpec::List),
+        _ => None,
     }
 }
 
@@ -245,42 +255,6 @@ mod tests {
     }
 
     #[test]
-    fn nodegroups_are_compounds_or_lists_and_an_include_replaces_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let main = dir.path().join("master");
-        std::fs::write(
-            &main,
-            "nodegroups:\n  webs: 'G@role:web'\n  firsts: [minion-1, minion-2]\n",
-        )
-        .unwrap();
-        let config = MasterConfig::load(&main).unwrap();
-        assert_eq!(
-            config.nodegroups,
-            BTreeMap::from([
-                ("webs".to_owned(), Nodegroup::Compound("G@role:web".into())),
-                (
-                    "firsts".to_owned(),
-                    Nodegroup::List(vec!["minion-1".into(), "minion-2".into()])
-                ),
-            ])
-        );
-        std::fs::create_dir(dir.path().join("master.d")).unwrap();
-        std::fs::write(
-            dir.path().join("master.d/groups.conf"),
-            "nodegroups:\n  dbs: 'G@role:db'\n",
-        )
-        .unwrap();
-        let config = MasterConfig::load(&main).unwrap();
-        assert_eq!(config.nodegroups.keys().collect::<Vec<_>>(), ["dbs"]);
-        std::fs::write(
-            dir.path().join("master.d/groups.conf"),
-            "nodegroups:\n  bad: {a: 1}\n",
-        )
-        .unwrap();
-        assert!(MasterConfig::load(&main).is_err());
-    }
-
-    #[test]
     fn root_dir_applies_like_salt() {
         let dir = tempfile::tempdir().unwrap();
         let main = dir.path().join("master");
@@ -294,6 +268,40 @@ mod tests {
         assert_eq!(config.cachedir, PathBuf::from("/srv/lab/cache"));
         assert_eq!(config.sock_dir, PathBuf::from("/srv/lab/var/run/salt/master"));
         assert_eq!(config.key_file(), PathBuf::from("/srv/lab/cache/.root_key"));
+    }
+
+    #[test]
+    fn nodegroups_are_strings_or_lists_merged_over_the_includes() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("master");
+        std::fs::write(
+            &main,
+            "nodegroups:\n  webs: 'web* and G@os:Debian'\n  pair: [db1, web2]\n  old: x\n  bad: {a: 1}\n",
+        )
+        .unwrap();
+        std::fs::create_dir(dir.path().join("master.d")).unwrap();
+        std::fs::write(
+            dir.path().join("master.d/groups.conf"),
+            "nodegroups:\n  old:\n    - 7\n    - n1\n",
+        )
+        .unwrap();
+        let config = MasterConfig::load(&main).unwrap();
+        assert_eq!(
+            config.nodegroups,
+            BTreeMap::from([
+                (
+                    "webs".into(),
+                    NodegroupSpec::Compound("web* and G@os:Debian".into())
+                ),
+                (
+                    "pair".into(),
+                    NodegroupSpec::List(vec!["db1".into(), "web2".into()])
+                ),
+                ("old".into(), NodegroupSpec::List(vec!["7".into(), "n1".into()])),
+            ])
+        );
+        std::fs::write(&main, "nodegroups: [a]\n").unwrap();
+        assert!(MasterConfig::load(&main).is_err());
     }
 
     #[test]

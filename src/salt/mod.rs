@@ -7,7 +7,7 @@ mod cache;
 pub mod config;
 mod events;
 mod functions;
-mod grains;
+pub mod grains;
 pub mod job;
 pub mod json;
 pub mod keys;

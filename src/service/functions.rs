@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, JobRequest, Service, TaskKind};
-use crate::salt::Salt;
+use crate::salt::{grains, Salt};
 use crate::target::{expand, Expansion, Fleet, Target, TargetExpr, TargetType};
 
 /// What a caller asks to run, before it is checked: the function and its
@@ -123,10 +123,16 @@ async fn expand_on(salt: &Salt, target: &Target) -> Result<Expansion, Error> {
         _ => false,
     };
     let grains = match needs_grains {
-        true => salt.grains(&ids).await,
+        true => {
+            let cachedir = salt.master().cachedir.clone();
+            let ids = ids.clone();
+            tokio::task::spawn_blocking(move || grains::load(&cachedir, &ids))
+                .await
+                .map_err(|err| Error::Internal(Box::new(err)))?
+        }
         false => HashMap::new(),
     };
-    let fleet = Fleet::new(ids, grains, salt.master().nodegroup_map());
+    let fleet = Fleet::new(ids, grains, grains::nodegroups(&salt.master().nodegroups));
     let target = target.clone();
     // A compound over a large fleet is CPU work: off the async workers.
     tokio::task::spawn_blocking(move || expand(&target, &fleet))

@@ -85,6 +85,22 @@ impl Glob {
             .collect()
     }
 
+    /// The literal characters after the last special one: every text the
+    /// glob matches ends with them.
+    pub fn literal_suffix(&self) -> String {
+        let mut suffix: Vec<char> = self
+            .tokens
+            .iter()
+            .rev()
+            .map_while(|t| match t {
+                Token::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        suffix.reverse();
+        suffix.into_iter().collect()
+    }
+
     pub fn is_match(&self, text: &str) -> bool {
         if let Some(literal) = &self.literal {
             return literal == text;
@@ -347,6 +363,8 @@ mod tests {
     fn literal_prefix_and_match_all() {
         assert_eq!(Glob::new("web-*.lan").literal_prefix(), "web-");
         assert_eq!(Glob::new("[ab]x").literal_prefix(), "");
+        assert_eq!(Glob::new("*-7.dmz").literal_suffix(), "-7.dmz");
+        assert_eq!(Glob::new("a*").literal_suffix(), "");
         assert!(Glob::new("**").matches_all());
         assert!(!Glob::new("*?").matches_all());
         assert!(Expr::new(".*").matches_all());

@@ -376,6 +376,18 @@ fn acl_match_all_minions_and_odd_entries() {
         "read as a glob, literally"
     );
     assert!(AclSet::compile(&[]).permits("test.ping", &owned(&["a"])).is_err());
+    // Globs indexed by suffix, by prefix, and by neither, together.
+    let acl = AclSet::compile(&[("*.dmz", "test.*"), ("web-*", "test.*"), ("?é*", "test.*")]);
+    assert_eq!(
+        acl.permits("test.ping", &owned(&["x.dmz", "web-1", "aé"])),
+        Ok(())
+    );
+    assert_eq!(
+        acl.permits("test.ping", &owned(&["x.dmz", "dmz", "web-1"])),
+        Err(Denied {
+            minion: Some("dmz".into())
+        })
+    );
 }
 
 #[test]
