@@ -60,6 +60,17 @@ pub struct JobRequest {
     pub timeout: Duration,
 }
 
+/// Whose tasks a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    /// The caller's own (the default).
+    Caller,
+    /// One user's (an admin's listing, or the caller's own id).
+    User(u64),
+    /// Everyone's (admins only).
+    All,
+}
+
 /// Where a task stands for its owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskStatus {
@@ -294,15 +305,30 @@ impl Service {
         Ok(self.store.task(&id)?.filter(|t| admin || t.belongs_to(user_id)))
     }
 
-    /// A page of the caller's tasks, newest first, after task `after` (which
-    /// must be theirs: else `InvalidCursor`).
+    /// A page of tasks, newest first, after task `after` (which must be
+    /// in the listing: else `InvalidCursor`): the caller's own, or (for an
+    /// admin only, else `Forbidden`) one user's or everyone's.
     pub fn tasks(
         &self,
         user_id: u64,
+        whose: Whose,
         limit: usize,
         after: Option<[u8; 16]>,
     ) -> Result<Vec<([u8; 16], Task)>, Error> {
-        match self.store.user_tasks(user_id, limit, after.as_ref()) {
+        let admin = || Ok::<_, Error>(self.rights(user_id)?.is_admin());
+        let listed = match whose {
+            Whose::Caller => self.store.user_tasks(user_id, limit, after.as_ref()),
+            Whose::User(other) if other == user_id || admin()? => {
+                self.store.user_tasks(other, limit, after.as_ref())
+            }
+            Whose::All if admin()? => self.store.all_tasks(limit, after.as_ref()),
+            Whose::User(_) | Whose::All => {
+                return Err(Error::Forbidden(
+                    "only an admin may list other users' jobs".into(),
+                ))
+            }
+        };
+        match listed {
             Err(store::Error::NotFound { .. }) => Err(Error::InvalidCursor),
             other => Ok(other?),
         }

@@ -271,6 +271,8 @@ forward! {
     fn unfinished_tasks(&self) -> Vec<([u8; 16], Task)>;
     /// A user's tasks, newest first, paginated.
     fn user_tasks(&self, user_id: u64, limit: usize, after: Option<&[u8; 16]>) -> Vec<([u8; 16], Task)>;
+    /// Every user's tasks, newest first, paginated.
+    fn all_tasks(&self, limit: usize, after: Option<&[u8; 16]>) -> Vec<([u8; 16], Task)>;
     /// Removes finished tasks created before `before_us`.
     fn purge_tasks(&self, before_us: u64) -> usize;
 }

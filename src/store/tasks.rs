@@ -346,6 +346,33 @@ impl Trees {
         Ok(out)
     }
 
+    /// Every user's tasks, newest first: at most `limit`, strictly older
+    /// than the task `after` if given (`NotFound` if there is no such task).
+    pub fn all_tasks(&self, limit: usize, after: Option<&[u8; 16]>) -> Result<Vec<([u8; 16], Task)>, Error> {
+        let upper = match after {
+            None => vec![0xff; 24],
+            Some(id) => {
+                let task = self.task(id)?.ok_or_else(|| Error::NotFound {
+                    what: "task",
+                    key: uuid::Uuid::from_bytes(*id).to_string(),
+                })?;
+                created_key(&task, id)
+            }
+        };
+        let mut out = Vec::new();
+        for entry in self.task_created.range(..upper).rev() {
+            if out.len() == limit {
+                break;
+            }
+            let (key, _) = entry?;
+            let id = id_of(CREATED, &key)?;
+            if let Some(task) = self.task(&id)? {
+                out.push((id, task));
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes finished tasks created before `before_us`; returns how many.
     /// Unfinished ones are kept whatever their age.
     pub fn purge_tasks(&self, before_us: u64) -> Result<usize, Error> {
@@ -554,6 +581,9 @@ mod tests {
         assert_eq!(ids(store.user_tasks(1, 2, Some(&[3; 16])).unwrap()), [1]);
         assert_eq!(ids(store.user_tasks(2, 10, None).unwrap()), [2]);
         assert!(store.user_tasks(2, 10, Some(&[3; 16])).is_err(), "not theirs");
+        assert_eq!(ids(store.all_tasks(10, None).unwrap()), [4, 3, 2, 1]);
+        assert_eq!(ids(store.all_tasks(2, Some(&[3; 16])).unwrap()), [2, 1]);
+        assert!(store.all_tasks(2, Some(&[9; 16])).is_err(), "no such task");
     }
 
     #[test]

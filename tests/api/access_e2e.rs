@@ -372,7 +372,7 @@ fn acls_are_checked_before_anything_is_published() {
 fn a_task_queued_before_its_right_was_taken_away_is_refused_when_it_runs() {
     let lab = Lab::get();
     let _lab = lab.shared();
-    let (server, _admin) = lab.daemon(&["--task-workers", "1"]);
+    let (server, admin) = lab.daemon(&["--task-workers", "1"]);
     let token = user_with_acls(&server, "dave", &[("minion-1", "test.*")]);
     let submit = |function: &str, arg: Value| {
         let body = json!({"async": "async", "arg": arg}).to_string();
@@ -423,4 +423,33 @@ fn a_task_queued_before_its_right_was_taken_away_is_refused_when_it_runs() {
     // Its jid was never published: the master has no job by it.
     let dir = job_dir(&lab, job["jid"].as_str().unwrap());
     assert!(!dir.exists(), "{} exists", dir.display());
+
+    // An admin sees every user's jobs and may read each; a user only its own.
+    let all = server.get("/api/v1.0/jobs?user=all", Some(&admin));
+    assert_eq!(all.status, 200, "{all:?}");
+    let listed: Vec<String> = all.json()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(listed, [queued.clone(), running.clone()], "newest first");
+    let theirs = server.get(&format!("/api/v1.0/jobs/{queued}"), Some(&admin));
+    assert_eq!(theirs.status, 200, "{theirs:?}");
+    let dave = job["user_id"].as_u64().unwrap();
+    let one = server
+        .get(&format!("/api/v1.0/jobs?user={dave}"), Some(&admin))
+        .json();
+    assert_eq!(one["jobs"].as_array().unwrap().len(), 2, "{one}");
+    server
+        .get("/api/v1.0/jobs?user=all", Some(&token))
+        .assert_error(403, "forbidden");
+    server
+        .get("/api/v1.0/jobs?user=1", Some(&token))
+        .assert_error(403, "forbidden");
+    let own = server.get(&format!("/api/v1.0/jobs?user={dave}"), Some(&token));
+    assert_eq!(own.status, 200, "{own:?}");
+    server
+        .get("/api/v1.0/jobs?user=me", Some(&token))
+        .assert_error(400, "bad request");
 }

@@ -7,7 +7,7 @@ use super::deferred::parse_id;
 use crate::http::body::{self, Reply};
 use crate::http::{query_param, ApiError, AppState, Req};
 use crate::pool::Cancel;
-use crate::service;
+use crate::service::{self, Whose};
 use crate::store::Task;
 
 #[derive(Serialize)]
@@ -60,12 +60,13 @@ fn view(id: [u8; 16], task: Task) -> JobView {
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 500;
 
-/// # `GET /api/v1.0/jobs[?limit=<n>&after=<id>]` (Bearer)
+/// # `GET /api/v1.0/jobs[?limit=<n>&after=<id>&user=<id>|all]` (Bearer)
 ///
-/// - `200 {"jobs": [Job, ...], "next": "<id>" | null}`: the caller's tasks,
-///   newest first; pass `next` as `after` for the next page
-/// - `400` bad `limit` (1 to 500) or an `after` that is not one of the
-///   caller's jobs · `401` no valid token
+/// - `200 {"jobs": [Job, ...], "next": "<id>" | null}`: the caller's tasks
+///   (an admin: `user`'s, or everyone's with `all`), newest first; pass
+///   `next` as `after` for the next page
+/// - `400` bad `limit` (1 to 500), `user`, or an `after` that is not in
+///   the listing · `401` no valid token · `403` `user` for a non-admin
 pub fn list(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
     let caller = req.caller()?;
     let limit = match query_param(req, "limit") {
@@ -85,9 +86,17 @@ pub fn list(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
             Some(parse_id(text).ok_or_else(|| ApiError::BadRequest("after is not a job id".into()))?)
         }
     };
-    let page = match state.service.tasks(caller.user_id, limit + 1, after) {
+    let whose = match query_param(req, "user") {
+        None => Whose::Caller,
+        Some("all") => Whose::All,
+        Some(text) => match text.parse::<u64>() {
+            Ok(id) if text.bytes().all(|b| b.is_ascii_digit()) => Whose::User(id),
+            _ => return Err(ApiError::BadRequest("user must be a user id or all".into())),
+        },
+    };
+    let page = match state.service.tasks(caller.user_id, whose, limit + 1, after) {
         Err(service::Error::InvalidCursor) => {
-            return Err(ApiError::BadRequest("after is not one of your jobs".into()))
+            return Err(ApiError::BadRequest("after is not one of the jobs listed".into()))
         }
         other => other?,
     };
