@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{run, still_accepted, Authority, Error, JobRequest, Outcome, Watching};
+use super::running::{run, still_accepted};
+use super::{Authority, Error, JobRequest, Outcome, Watching};
 use crate::pool::{Executor, Retry, Work};
 use crate::salt::{Heard, Salt};
 use crate::store::{Failure, FailureKind, Task};

@@ -18,21 +18,21 @@ mod authority;
 mod error;
 mod executor;
 mod functions;
+mod running;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmpv::Value;
-
 pub use authority::{Authority, Rights};
 pub use error::Error;
 pub use executor::SaltExecutor;
 pub use functions::Call;
+use running::run;
 
 use crate::pool::{self, SubmitError, TaskPool};
-use crate::salt::{json, Heard, JobSpec, Progress, Salt};
-use crate::store::{self, MinionResult, Store, Task, TaskState};
+use crate::salt::{Heard, Progress, Salt};
+use crate::store::{self, Store, Task, TaskState};
 pub use crate::store::{Failure, FailureKind, Outcome, TaskKind};
 use crate::sync::LockAnyway as _;
 
@@ -344,106 +344,5 @@ fn ping(user_id: u64, targets: Vec<String>, timeout: Duration) -> JobRequest {
         kwargs: BTreeMap::new(),
         targets,
         timeout,
-    }
-}
-
-/// Runs `job` under `jid` (a new one when `None`; `attach` after a
-/// restart), and reads its returns, for each target that is not missing:
-/// for a ping, `true` for a minion that answered and `false` for one that
-/// did not answer in time; for any other function, what each minion
-/// returned, or that it never did.
-async fn run(
-    salt: &Salt,
-    job: &JobRequest,
-    jid: Option<String>,
-    attach: bool,
-    progress: Option<Progress>,
-) -> Result<Outcome, Error> {
-    let args = job
-        .args
-        .iter()
-        .map(|text| stored_json(text))
-        .collect::<Result<Vec<_>, _>>()?;
-    let kwargs = job
-        .kwargs
-        .iter()
-        .map(|(name, text)| Ok((name.clone(), stored_json(text)?)))
-        .collect::<Result<BTreeMap<_, _>, Error>>()?;
-    let spec = JobSpec {
-        jid,
-        attach,
-        arg: json::call_args(&args, &kwargs),
-        progress,
-        ..JobSpec::new(
-            &job.function,
-            job.targets.clone(),
-            job.timeout,
-            salt.master().gather_job_timeout,
-        )
-    };
-    // Never the arguments: they may hold secrets (a password to
-    // `user.present`, a token in `cmd.run`).
-    log::debug!(
-        "user {}: {} on {} minion(s), {} argument(s)",
-        job.user_id,
-        job.function,
-        job.targets.len(),
-        job.args.len() + job.kwargs.len()
-    );
-    let outcome = salt.run(&spec).await?;
-    let targets = job.targets.iter().filter(|id| !outcome.missing.contains(id));
-    Ok(match job.kind {
-        TaskKind::Ping => Outcome::Returned(
-            targets
-                .map(|id| {
-                    let up = outcome
-                        .returns
-                        .get(id)
-                        .is_some_and(|r| r.value == Value::Boolean(true));
-                    (id.clone(), up.to_string())
-                })
-                .collect(),
-        ),
-        TaskKind::Run { .. } => Outcome::Ran(
-            targets
-                .map(|id| {
-                    let result = match outcome.returns.get(id) {
-                        Some(ret) => MinionResult::Returned {
-                            value: json::to_json(&ret.value).to_string(),
-                            retcode: ret.retcode,
-                            success: ret.success,
-                            exception: ret.is_exception(),
-                        },
-                        None => MinionResult::Silent,
-                    };
-                    (id.clone(), result)
-                })
-                .collect(),
-        ),
-    })
-}
-
-/// An argument as the request gave it and the task record holds it.
-fn stored_json(text: &str) -> Result<serde_json::Value, Error> {
-    serde_json::from_str(text)
-        .map_err(|err| Error::Internal(format!("an argument does not decode: {err}").into()))
-}
-
-/// The same job, keeping only the targets that are accepted keys now: a
-/// task runs as the synchronous call would at the time it runs, so a key
-/// removed after the task was accepted is a `NotFound`, not a `false`.
-async fn still_accepted(salt: &Salt, mut job: JobRequest) -> Result<JobRequest, Error> {
-    let keys = salt.keys().await?;
-    let (known, unknown): (Vec<String>, Vec<String>) =
-        job.targets.into_iter().partition(|id| keys.is_accepted(id));
-    match (known.is_empty(), unknown.as_slice()) {
-        (true, [one]) => Err(Error::NotFound(format!("minion {one:?} is not an accepted key"))),
-        (true, _) => Err(Error::NotFound(format!(
-            "none of the targets is an accepted minion key: {unknown:?}"
-        ))),
-        (false, _) => {
-            job.targets = known;
-            Ok(job)
-        }
     }
 }
