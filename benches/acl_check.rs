@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use projetyd::target::{expand, AclSet, Fleet, Target, TargetExpr, TargetType};
+use projetyd::targeting::{expand, AclSet, Fleet, Target, TargetExpr, TargetType};
 use projetyd_testkit::bench::{env_number, Result};
 use projetyd_testkit::measure::Stats;
 use serde_json::json;
@@ -142,7 +142,7 @@ fn fleet(ids: &[String]) -> Fleet {
         .collect();
     let nodegroups = HashMap::from([(
         "caches".to_owned(),
-        projetyd::target::Nodegroup::Compound("cache-0000* or cache-0001*".into()),
+        projetyd::targeting::Nodegroup::Compound("cache-0000* or cache-0001*".into()),
     )]);
     Fleet::new(ids.to_vec(), grains, nodegroups)
 }

@@ -46,7 +46,7 @@ pub mod service;
 pub mod store;
 pub mod sync;
 pub mod systemd;
-pub mod target;
+pub mod targeting;
 
 /// Seconds since the Unix epoch; every timestamp in the API and the store.
 pub fn unix_now() -> u64 {

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
-use projetyd::target::{expand, glob_match, AclSet, Fleet, Minions, Nodegroup, Target, TargetExpr, TargetType};
+use projetyd::targeting::{expand, glob_match, AclSet, Fleet, Minions, Nodegroup, Target, TargetExpr, TargetType};
 use serde_json::json;
 
 fn fleet() -> Fleet {

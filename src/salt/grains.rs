@@ -10,7 +10,7 @@ use serde_json::Value as Json;
 
 use super::config::NodegroupSpec;
 use super::json::to_json;
-use crate::target::Nodegroup;
+use crate::targeting::Nodegroup;
 
 /// A cache file larger than this is not read (grains are kilobytes).
 const MAX_DATA_FILE: u64 = 16 << 20;

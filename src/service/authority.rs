@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use super::Error;
 use crate::store::Store;
 use crate::sync::LockAnyway as _;
-use crate::target::{AclSet, Class};
+use crate::targeting::{AclSet, Class};
 
 /// What one user may do.
 #[derive(Debug)]

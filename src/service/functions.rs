@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{Error, JobRequest, Service, TaskKind};
 use crate::salt::{grains, Salt};
-use crate::target::{expand, Expansion, Fleet, Target, TargetExpr, TargetType};
+use crate::targeting::{expand, Expansion, Fleet, Target, TargetExpr, TargetType};
 
 /// What a caller asks to run, before it is checked: the function and its
 /// arguments as the request gave them.
@@ -61,7 +61,7 @@ impl Service {
 
 impl Service {
     /// `call` on a target as a request gives it: expanded here to exact
-    /// accepted ids (`target` module), which are what is checked and
+    /// accepted ids (`targeting`), which are what is checked and
     /// published. The function must be one some minion offers.
     pub async fn run_on_target(
         &self,

@@ -7,7 +7,7 @@ use super::minions::{parse_call_with, wrong_type, Mode};
 use super::{deferred, outcome};
 use crate::http::body::Reply;
 use crate::http::{ApiError, AppState, Req};
-use crate::target::TargetExpr;
+use crate::targeting::TargetExpr;
 
 const FIELDS: &str = "target, target_type, function, arg, kwarg, timeout, full_return and async";
 
