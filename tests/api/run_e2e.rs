@@ -307,3 +307,23 @@ fn a_running_job_is_cancelled_on_its_minion() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A function that runs longer than the timeout goes on as long as its
+/// minion says it is busy (find_job), up to `--max-job-time`.
+#[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
+fn long_functions_run_while_busy_up_to_the_maximum() {
+    let lab = Lab::get();
+    let _lab = lab.shared();
+    let (server, token) = lab.daemon(&["--max-job-time", "8"]);
+    let path = "/api/v1.0/minions/minion-1/tasks/test.sleep?timeout=2";
+    let response = post(&server, path, &token, br#"{"arg": [5]}"#);
+    assert_eq!(response.status, 200, "{response:?}");
+    assert_eq!(response.json(), json!({"minion-1": true}));
+
+    // Past the maximum the minion is reported silent, not waited for (a
+    // 30 s sleep would have answered true).
+    let response = post(&server, path, &token, br#"{"arg": [30]}"#);
+    assert_eq!(response.status, 504, "{response:?}");
+    assert_eq!(response.json()["silent"], json!(["minion-1"]));
+}
