@@ -215,6 +215,37 @@ impl Trees {
         Ok(roles)
     }
 
+    /// Renames a role (it stays its user's, under its id; the seed's `PUT`).
+    /// `NotFound` if there is none with this id, `AlreadyExists` if its
+    /// user holds a role of that name; the same name is a no-op.
+    pub fn rename_role(&self, id: u64, name: &str) -> Result<(), Error> {
+        check_role_name(name)?;
+        let _guard = self.lock();
+        let old = self.role(id)?.ok_or_else(|| not_found("role", id))?;
+        if old.name == name {
+            return Ok(());
+        }
+        let old_key = role_key(old.user_id, &old.name);
+        let new_key = role_key(old.user_id, name);
+        let value = codec::encode(&Role {
+            user_id: old.user_id,
+            name: name.into(),
+        })?;
+        let result = (&self.roles, &self.user_roles, &self.meta).transaction(|(roles, by_user, meta)| {
+            if by_user.get(new_key.as_slice())?.is_some() {
+                return abort(Error::AlreadyExists {
+                    what: "role",
+                    key: name.into(),
+                });
+            }
+            roles.insert(&id.to_be_bytes(), value.as_slice())?;
+            by_user.remove(old_key.as_slice())?;
+            by_user.insert(new_key.as_slice(), &id.to_be_bytes())?;
+            bump_generation(meta)
+        });
+        unwrap_tx(result)
+    }
+
     /// Removes a role; `NotFound` if there is none with this id.
     pub fn delete_role(&self, id: u64) -> Result<(), Error> {
         let _guard = self.lock();
@@ -444,6 +475,31 @@ mod tests {
         assert!(matches!(store.delete_role(admin), Err(Error::NotFound { .. })));
         // The name is free again; the id is not reused.
         assert!(store.create_role(a, "admin").unwrap() > ops);
+    }
+
+    #[test]
+    fn a_role_is_renamed_in_place_and_its_index_follows() {
+        let (store, users) = store_with(&["alice"]);
+        let id = store.create_role(users[0], "ops").unwrap();
+        store.create_role(users[0], "dev").unwrap();
+        let before = store.acl_generation().unwrap();
+        store.rename_role(id, "admin").unwrap();
+        assert_eq!(store.role(id).unwrap().unwrap().name, "admin");
+        assert!(store.is_admin(users[0]).unwrap());
+        assert!(store.acl_generation().unwrap() > before);
+        assert!(matches!(
+            store.rename_role(id, "dev"),
+            Err(Error::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            store.rename_role(id, "bad name"),
+            Err(Error::Invalid { .. })
+        ));
+        assert!(matches!(store.rename_role(999, "x"), Err(Error::NotFound { .. })));
+        store.rename_role(id, "admin").unwrap();
+        store.rename_role(id, "ops").unwrap();
+        assert!(!store.is_admin(users[0]).unwrap());
+        assert_eq!(store.check().unwrap().problems, Vec::<String>::new());
     }
 
     #[test]

@@ -247,6 +247,8 @@ forward! {
     fn roles_of(&self, user_id: u64) -> Vec<(u64, Role)>;
     /// Removes a role.
     fn delete_role(&self, id: u64) -> ();
+    /// Renames a role.
+    fn rename_role(&self, id: u64, name: &str) -> ();
     /// Whether the user holds the `admin` role.
     fn is_admin(&self, user_id: u64) -> bool;
     /// Gives a user an ACL; returns its id.

@@ -81,8 +81,24 @@ fn an_admin_manages_roles_others_read_their_own() {
         let one = get(&path, token);
         assert_eq!(one.json(), json!({"id": role, "name": "ops", "user_id": 2}));
     }
+    // The seed renames roles with PUT: admins only.
+    let renamed = call(&server, "PUT", &path, &alice, &json!({"name": "tata"}));
+    assert_eq!(renamed.status, 200, "{renamed:?}");
+    assert_eq!(renamed.json(), json!({"id": role, "name": "tata", "user_id": 2}));
+    call(&server, "PUT", &path, &bob, &json!({"name": "x"})).assert_error(403, "forbidden");
+    assert_eq!(get(&path, &bob).json()["name"], "tata");
+    call(&server, "PUT", &path, &alice, &json!({"name": "a b"})).assert_error(400, "bad request");
+    call(&server, "PUT", &path, &alice, &json!({})).assert_error(400, "bad request");
     // A role under another user's path is not found there.
     get(&format!("/api/v1.0/users/1/roles/{role}"), &alice).assert_error(404, "not found");
+    call(
+        &server,
+        "PUT",
+        &format!("/api/v1.0/users/1/roles/{role}"),
+        &alice,
+        &json!({"name": "y"}),
+    )
+    .assert_error(404, "not found");
     call(&server, "DELETE", &path, &bob, &Value::Null).assert_error(403, "forbidden");
     let deleted = call(&server, "DELETE", &path, &alice, &Value::Null);
     assert_eq!((deleted.status, deleted.body.len()), (200, 0), "{deleted:?}");

@@ -38,8 +38,7 @@ fn known_path_with_wrong_method_is_405_with_allow() {
         ("PATCH", "/api/v1.0/users/1", "GET, HEAD, DELETE"),
         ("GET", "/api/v1.0/users/1/password", "POST"),
         ("DELETE", "/api/v1.0/users/1/roles", "GET, HEAD, POST"),
-        // Roles are given and taken away, not edited (api.md).
-        ("PUT", "/api/v1.0/users/1/roles/1", "GET, HEAD, DELETE"),
+        ("POST", "/api/v1.0/users/1/roles/1", "GET, HEAD, PUT, DELETE"),
         ("DELETE", "/api/v1.0/users/1/acls", "GET, HEAD, POST"),
         ("POST", "/api/v1.0/users/1/acls/1", "GET, HEAD, PUT, DELETE"),
         ("GET", "/api/v1.0/tokens", "POST, DELETE"),
@@ -56,7 +55,7 @@ fn known_path_with_wrong_method_is_405_with_allow() {
 #[test]
 fn every_401_carries_the_bearer_realm() {
     let server = Daemon::start(&[]);
-    let requests: [(&str, &str); 16] = [
+    let requests: [(&str, &str); 17] = [
         ("POST", "/api/v1.0/tokens"),
         ("DELETE", "/api/v1.0/tokens"),
         ("GET", "/api/v1.0/users"),
@@ -67,6 +66,7 @@ fn every_401_carries_the_bearer_realm() {
         ("GET", "/api/v1.0/users/1/roles"),
         ("POST", "/api/v1.0/users/1/roles"),
         ("GET", "/api/v1.0/users/1/roles/1"),
+        ("PUT", "/api/v1.0/users/1/roles/1"),
         ("DELETE", "/api/v1.0/users/1/roles/1"),
         ("GET", "/api/v1.0/users/1/acls"),
         ("POST", "/api/v1.0/users/1/acls"),

@@ -87,6 +87,29 @@ pub fn get(state: &AppState, req: &Req, user: &str, rid: &str) -> Result<Reply, 
     Ok(body::json(StatusCode::OK, &view(id, role)))
 }
 
+/// # `PUT /api/v1.0/users/<id>/roles/<rid>` with `{"name": "ops"}` (Bearer, admin)
+///
+/// - `200 {"id", "name", "user_id"}` as it now is (the seed renamed roles)
+/// - `400` bad body, a missing or invalid `name`, a role the user holds
+/// - `401` no valid token · `403` not an admin
+/// - `404` no such user, or no such role of that user
+pub async fn rename(state: &AppState, req: &Req, user: &str, rid: &str) -> Result<Reply, ApiError> {
+    let caller = admin(state, req, "rename roles")?;
+    let user_id = access::user(state, user)?;
+    let (id, old) = find(state, user_id, rid)?;
+    let mut fields = string_fields(&req.body, &["name"], EXAMPLE, false)?;
+    let name = required(&mut fields, "name")?;
+    let new = name.clone();
+    access::write(state, move |store| store.rename_role(id, &new)).await?;
+    log::info!(
+        "user {} renamed the role {:?} ({id}) of user {user_id} to {name:?}",
+        caller.user_id,
+        old.name
+    );
+    let (id, role) = find(state, user_id, rid)?;
+    Ok(body::json(StatusCode::OK, &view(id, role)))
+}
+
 /// # `DELETE /api/v1.0/users/<id>/roles/<rid>` (Bearer, admin)
 ///
 /// - `200`, empty body (the seed's answer)

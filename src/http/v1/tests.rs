@@ -102,7 +102,11 @@ fn unknown_paths_are_404_and_known_ones_list_their_methods() {
         (Method::PUT, "/api/v1.0/users/1", "GET, HEAD, DELETE"),
         (Method::GET, "/api/v1.0/users/1/password", "POST"),
         (Method::PUT, "/api/v1.0/users/1/roles", "GET, HEAD, POST"),
-        (Method::PUT, "/api/v1.0/users/1/roles/2", "GET, HEAD, DELETE"),
+        (
+            Method::POST,
+            "/api/v1.0/users/1/roles/2",
+            "GET, HEAD, PUT, DELETE",
+        ),
         (Method::DELETE, "/api/v1.0/users/1/acls", "GET, HEAD, POST"),
         (Method::POST, "/api/v1.0/users/1/acls/2", "GET, HEAD, PUT, DELETE"),
         (Method::GET, "/api/v1.0/ping/m1", "POST"),
