@@ -1,7 +1,13 @@
 //! What targeting needs from the master besides keys: each minion's
-//! grains from the master's minion data cache (`<cachedir>/minions/<id>/data.p`,
-//! msgpack written by Salt's `localfs` cache), and the config's nodegroups
-//! in [`crate::target`]'s form. Reads files; never logs their contents.
+//! grains from the master's minion data cache (msgpack written by Salt's
+//! `localfs` cache), and the config's nodegroups in
+//! [`crate::targeting`]'s form. Reads files; never logs their contents.
+//!
+//! The cache has two layouts: up to 3007, bank `minions/<id>`, key `data`:
+//! `<cachedir>/minions/<id>/data.p` holding `{"grains", "pillar"}`; from
+//! 3008, bank `grains`, key `<id>`: `<cachedir>/grains/<id>.p` holding the
+//! grains themselves (the pillar in its own bank). Where both exist (a
+//! master upgraded in place keeps the old files), the newer file wins.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -26,8 +32,14 @@ pub fn load(cachedir: &Path, ids: &[String]) -> HashMap<String, Json> {
             log::debug!("minion id {id:?} is not a file name; no grains read");
             continue;
         }
-        let path = cachedir.join("minions").join(id).join("data.p");
-        match read(&path) {
+        let split = cachedir.join("grains").join(format!("{id}.p"));
+        let joint = cachedir.join("minions").join(id).join("data.p");
+        let (path, layout) = match (modified(&split), modified(&joint)) {
+            (Some(new), Some(old)) if old > new => (joint, Layout::Joint),
+            (Some(_), _) => (split, Layout::Split),
+            (None, _) => (joint, Layout::Joint),
+        };
+        match read(&path, layout) {
             Ok(Some(value)) => {
                 grains.insert(id.clone(), value);
             }
@@ -38,7 +50,20 @@ pub fn load(cachedir: &Path, ids: &[String]) -> HashMap<String, Json> {
     grains
 }
 
-fn read(path: &Path) -> Result<Option<Json>, String> {
+/// Which of the two cache layouts a file is in (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// `minions/<id>/data.p`: `{"grains": ..., "pillar": ...}`.
+    Joint,
+    /// `grains/<id>.p`: the grains.
+    Split,
+}
+
+fn modified(path: &Path) -> Option<std::time::SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn read(path: &Path, layout: Layout) -> Result<Option<Json>, String> {
     let size = std::fs::metadata(path).map_err(|e| e.kind().to_string())?.len();
     if size > MAX_DATA_FILE {
         return Err(format!("{size} bytes, over {MAX_DATA_FILE}"));
@@ -48,6 +73,9 @@ fn read(path: &Path) -> Result<Option<Json>, String> {
     let rmpv::Value::Map(entries) = data else {
         return Err("not a msgpack map".into());
     };
+    if layout == Layout::Split {
+        return Ok(Some(to_json(&rmpv::Value::Map(entries))));
+    }
     let grains = entries.iter().find(|(key, _)| match key {
         rmpv::Value::String(s) => s.as_str() == Some("grains"),
         rmpv::Value::Binary(b) => b == b"grains",
@@ -119,6 +147,42 @@ mod tests {
         assert_eq!(
             got,
             HashMap::from([("web1".to_owned(), json!({"os": "Debian", "num_cpus": 4}))])
+        );
+    }
+
+    #[test]
+    fn salt_3008_keeps_grains_in_a_bank_of_their_own_and_the_newer_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let grains = |role: &str| Value::Map(vec![(Value::from("role"), Value::from(role))]);
+        let split = |id: &str, data: &Value| {
+            std::fs::create_dir_all(dir.path().join("grains")).unwrap();
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, data).unwrap();
+            std::fs::write(dir.path().join("grains").join(format!("{id}.p")), bytes).unwrap();
+        };
+        split("new", &grains("web"));
+        // Upgraded in place: the old layout's file is older and loses.
+        write_data(
+            dir.path(),
+            "both",
+            &Value::Map(vec![(Value::from("grains"), grains("old"))]),
+        );
+        let old = std::fs::File::options()
+            .write(true)
+            .open(dir.path().join("minions/both/data.p"))
+            .unwrap();
+        old.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000))
+            .unwrap();
+        split("both", &grains("db"));
+        split("garbage", &Value::from(1));
+        let ids: Vec<String> = ["new", "both", "garbage"].iter().map(|s| s.to_string()).collect();
+        let got = load(dir.path(), &ids);
+        assert_eq!(
+            got,
+            HashMap::from([
+                ("new".to_owned(), json!({"role": "web"})),
+                ("both".to_owned(), json!({"role": "db"})),
+            ])
         );
     }
 
