@@ -12,6 +12,7 @@ pub mod client;
 mod error;
 pub(crate) mod query;
 pub mod route;
+pub mod saltapi;
 pub mod stall;
 pub mod v1;
 
