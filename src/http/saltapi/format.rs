@@ -15,7 +15,10 @@ pub enum Output {
 }
 
 /// In salt-api's order of preference (`ct_out_map`).
-const MEDIA: [(&str, Output); 2] = [("application/json", Output::Json), ("application/x-yaml", Output::Yaml)];
+const MEDIA: [(&str, Output); 2] = [
+    ("application/json", Output::Json),
+    ("application/x-yaml", Output::Yaml),
+];
 
 impl Output {
     pub fn content_type(self) -> &'static str {
@@ -125,7 +128,10 @@ pub fn render(output: Output, value: &Value) -> Vec<u8> {
             let mut emitter = YamlEmitter::new(&mut text);
             // Writing to a String cannot fail.
             let _ = emitter.dump(&to_yaml(value));
-            let body = text.strip_prefix("---").unwrap_or(&text).trim_start_matches([' ', '\n']);
+            let body = text
+                .strip_prefix("---")
+                .unwrap_or(&text)
+                .trim_start_matches([' ', '\n']);
             let mut bytes = body.as_bytes().to_vec();
             bytes.push(b'\n');
             bytes
@@ -168,7 +174,10 @@ mod tests {
             (Some("application/json"), Output::Json),
             (Some("application/x-yaml"), Output::Yaml),
             (Some("text/html, application/x-yaml;q=0.5"), Output::Yaml),
-            (Some("application/x-yaml;q=0.4, application/json;q=0.9"), Output::Json),
+            (
+                Some("application/x-yaml;q=0.4, application/json;q=0.9"),
+                Output::Json,
+            ),
             // CherryPy's quirk: equal qualities, reverse text order.
             (Some("application/json, application/x-yaml"), Output::Yaml),
             (Some("application/json, */*;q=0.1"), Output::Json),
@@ -186,7 +195,10 @@ mod tests {
         );
         assert_eq!(negotiate(Some("text/*")).unwrap_err().status, 406);
         assert_eq!(negotiate(Some("application/json;q=0")).unwrap_err().status, 406);
-        assert_eq!(negotiate(Some("application/json;q=high")).unwrap_err().status, 400);
+        assert_eq!(
+            negotiate(Some("application/json;q=high")).unwrap_err().status,
+            400
+        );
     }
 
     #[test]
