@@ -160,6 +160,17 @@ async fn runner_manage_status_sorts_the_minions() {
 #[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
 async fn an_unknown_runner_is_accepted_then_returns_success_false() {
     let salt = lab().await;
+    if lab_version().starts_with("3008.") {
+        // 3008.4's runner process dies on an unknown function (mixins.low
+        // removes a proc file it never made: UnboundLocalError), so no
+        // salt/run/<jid>/ret is ever fired; only the timeout ends the wait.
+        let err = salt
+            .runner("no.such", Vec::new(), Vec::new(), Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::RunnerTimeout { .. }), "{err:?}");
+        return;
+    }
     let ret = salt
         .runner("no.such", Vec::new(), Vec::new(), LONG)
         .await
@@ -168,6 +179,13 @@ async fn an_unknown_runner_is_accepted_then_returns_success_false() {
     let why = text(&ret.ret);
     assert!(why.starts_with("Exception occurred in runner no.such"), "{why}");
     assert!(why.contains("'no.such' is not available"), "{why}");
+}
+
+/// The lab's Salt version (`3007.16`, ...).
+fn lab_version() -> String {
+    let path = std::env::var_os("PROJETYD_SALT_LAB").expect("PROJETYD_SALT_LAB=<lab dir>/lab.env");
+    let lab = LabEnv::read(Path::new(&path)).unwrap();
+    lab.var("SALT_LAB_VERSION").unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
