@@ -25,7 +25,7 @@
 //! - [`net`]: networks as the settings name them (`ADDR/PREFIX`).
 //! - [`systemd`]: `sd_notify` readiness messages without an extra crate.
 //! - [`sync`]: locks used through a panic.
-//! - [`target`]: Salt targets expanded into exact minion ids, and
+//! - [`targeting`]: Salt targets expanded into exact minion ids, and
 //!   publisher ACLs checked against those ids (pure; no I/O).
 
 pub mod admin;
