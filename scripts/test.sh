@@ -63,6 +63,11 @@ e2e() {
   PROJETYD_SALT_LAB=$dir/lab.env \
     cargo test --locked --test api -- --ignored --test-threads=2 salt_e2e:: tasks_e2e:: master_loss_e2e:: run_e2e:: access_e2e::
   local rc=$?
+  # Runner and wheel calls of the library (no HTTP), on the same lab.
+  PROJETYD_SALT_LAB=$dir/lab.env \
+    cargo test --locked --test salt_runner_e2e -- --ignored --test-threads=2
+  local rc_runner=$?
+  [ "$rc" -eq 0 ] && rc=$rc_runner
   scripts/salt-lab.sh clean >/dev/null 2>&1 || true
   return $rc
 }

@@ -480,3 +480,123 @@ async fn a_master_lost_before_find_job_fails_the_job_not_the_minion() {
     let err = salt.run(&spec).await.unwrap_err();
     assert!(matches!(err, Error::Down(_)), "{err:?}");
 }
+
+/// A runner's return can be fired before the reply that names its jid
+/// reaches the client (the master forks the runner first): the client
+/// listens to runner events from before it sends, keeps its own jid's
+/// `/ret`, and skips other runners' events. Here the first call's reply is
+/// held while the second call's answer fires both returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runner_return_fired_before_its_reply_is_kept() {
+    let fake = start(Framing::Bare);
+    let ret = |jid: &str, value: &str| {
+        Emit::Event(
+            format!("salt/run/{jid}/ret"),
+            map(vec![
+                ("fun", "runner.test.arg".into()),
+                ("jid", jid.into()),
+                ("user", "root".into()),
+                ("return", value.into()),
+                ("success", true.into()),
+            ]),
+        )
+    };
+    let accepted = |jid: &str| {
+        map(vec![
+            ("tag", format!("salt/run/{jid}").into()),
+            ("jid", jid.into()),
+        ])
+    };
+    let mut calls = 0;
+    fake.on_publish(move |req| {
+        if req.cmd != "runner" {
+            return None;
+        }
+        calls += 1;
+        Some(match calls {
+            1 => Answer {
+                reply: Some((Duration::from_millis(800), accepted("11111111111111111111"))),
+                emit: Vec::new(),
+            },
+            _ => Answer {
+                reply: Some((Duration::ZERO, accepted("22222222222222222222"))),
+                emit: vec![
+                    ret("11111111111111111111", "first"),
+                    ret("22222222222222222222", "second"),
+                ],
+            },
+        })
+    });
+    let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
+    let first = {
+        let salt = salt.clone();
+        tokio::spawn(async move {
+            salt.runner("test.arg", Vec::new(), Vec::new(), Duration::from_secs(10))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = salt
+        .runner("test.arg", Vec::new(), Vec::new(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (second.jid.as_str(), second.ret.as_str()),
+        ("22222222222222222222", Some("second"))
+    );
+    let first = first.await.unwrap().unwrap();
+    assert_eq!(
+        (first.jid.as_str(), first.ret.as_str()),
+        ("11111111111111111111", Some("first"))
+    );
+}
+
+/// The master's `{"error": {"name", "message"}}` answer to a runner or
+/// wheel call is `Error::Refused` with both; an authentication error is
+/// `Error::Auth`; a runner accepted but never returning is
+/// `Error::RunnerTimeout` with its jid.
+#[tokio::test(flavor = "multi_thread")]
+async fn runner_and_wheel_errors_are_typed() {
+    let fake = start(Framing::Bare);
+    fake.on_publish(|req| {
+        let error = |name: &str| {
+            map(vec![(
+                "error",
+                map(vec![("name", name.into()), ("message", "no good".into())]),
+            )])
+        };
+        let reply = match req.fun.as_str() {
+            "raises.here" => error("SaltInvocationError"),
+            "denied.here" => error("EauthAuthenticationError"),
+            _ => map(vec![
+                ("tag", "salt/run/3".into()),
+                ("jid", "33333333333333333333".into()),
+            ]),
+        };
+        Some(Answer {
+            reply: Some((Duration::ZERO, reply)),
+            emit: Vec::new(),
+        })
+    });
+    let salt = client(&fake, options(Duration::from_secs(5), 2)).await;
+    let timeout = Duration::from_millis(300);
+    match salt.runner("raises.here", Vec::new(), Vec::new(), timeout).await {
+        Err(Error::Refused { name, message }) => {
+            assert_eq!((&*name, &*message), ("SaltInvocationError", "no good"))
+        }
+        other => panic!("{other:?}"),
+    }
+    match salt.wheel("raises.here", Vec::new(), Vec::new()).await {
+        Err(Error::Refused { name, .. }) => assert_eq!(name, "SaltInvocationError"),
+        other => panic!("{other:?}"),
+    }
+    let denied = salt.runner_async("denied.here", Vec::new(), Vec::new()).await;
+    assert!(matches!(denied, Err(Error::Auth)), "{denied:?}");
+    match salt
+        .runner("never.returns", Vec::new(), Vec::new(), timeout)
+        .await
+    {
+        Err(Error::RunnerTimeout { jid }) => assert_eq!(jid, "33333333333333333333"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,7 +1,9 @@
 //! The master event bus reader: one task for the whole process, connected
 //! to `master_event_pub.ipc` (a plain Unix stream socket, not ZeroMQ),
 //! always reading so the master never cuts it off, handing `salt/job/<jid>/`
-//! events to whoever subscribed to that jid. Reconnects with backoff when
+//! events to whoever subscribed to that jid, and every `salt/run/` event to
+//! whoever subscribed to runner events (a runner's jid is only known once
+//! the master has answered, so its events must be caught before that). Reconnects with backoff when
 //! the master restarts.
 
 use std::collections::HashMap;
@@ -65,6 +67,18 @@ impl Drop for Subscription {
     }
 }
 
+/// The subscription key of all runner events (no jid looks like it).
+const RUNNERS: &str = "salt/run/";
+
+/// Whose subscribers get the event tagged `tag`: the jid of a
+/// `salt/job/<jid>/...` tag, `RUNNERS` for a `salt/run/...` one.
+fn route(tag: &str) -> Option<&str> {
+    if let Some(rest) = tag.strip_prefix("salt/job/") {
+        return rest.split('/').next();
+    }
+    tag.starts_with(RUNNERS).then_some(RUNNERS)
+}
+
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const READ_CHUNK: usize = 64 * 1024;
@@ -92,6 +106,14 @@ impl EventBus {
     ) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, mpsc::UnboundedSender<Event>)>>> {
         // Plain map of senders: a panic cannot leave it torn.
         self.shared.subscribers.lock_anyway()
+    }
+
+    /// Starts receiving every runner event (`salt/run/...`), of all
+    /// runners: the master picks a runner's jid, so a caller subscribes
+    /// before it sends and keeps the events of its own jid once the reply
+    /// names it.
+    pub fn subscribe_runners(&self) -> Subscription {
+        self.subscribe(RUNNERS)
     }
 
     /// Starts receiving the events of `jid`.
@@ -188,7 +210,8 @@ impl EventBus {
         }
     }
 
-    /// Hands a `salt/job/<jid>/...` event to its subscriber, if any;
+    /// Hands a `salt/job/<jid>/...` or `salt/run/...` event to its
+    /// subscribers, if any;
     /// everything else on the bus is skipped without decoding its data.
     fn dispatch(&self, frame: &rmpv::Value) {
         let (tag, raw) = match wire::split_frame(frame) {
@@ -198,13 +221,10 @@ impl EventBus {
                 return;
             }
         };
-        let Some(jid) = tag
-            .strip_prefix("salt/job/")
-            .and_then(|rest| rest.split('/').next())
-        else {
+        let Some(key) = route(tag) else {
             return;
         };
-        let senders: Vec<_> = match self.subscribers().get(jid) {
+        let senders: Vec<_> = match self.subscribers().get(key) {
             Some(list) => list.iter().map(|(_, tx)| tx.clone()).collect(),
             None => return,
         };
@@ -220,5 +240,21 @@ impl EventBus {
             }
             Err(err) => log::warn!("undecodable data in event {tag}: {err}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_routed_by_jid_or_to_the_runner_subscribers() {
+        assert_eq!(route("salt/job/123/ret/m1"), Some("123"));
+        assert_eq!(route("salt/job/123/new"), Some("123"));
+        assert_eq!(route("salt/run/456/ret"), Some(RUNNERS));
+        assert_eq!(route("salt/run/456/new"), Some(RUNNERS));
+        assert_eq!(route("salt/wheel/789/ret"), None);
+        assert_eq!(route("salt/auth"), None);
+        assert_eq!(route("20261126172903751245"), None);
     }
 }

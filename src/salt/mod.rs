@@ -4,6 +4,7 @@
 //! Knows nothing of users or HTTP. Wire details: `docs/salt-protocol.md`.
 
 mod cache;
+mod calls;
 pub mod config;
 mod events;
 mod functions;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use crate::sync::LockAnyway as _;
 use rmpv::Value;
 
+pub use calls::{RunnerReturn, WheelReturn};
 pub use config::MasterConfig;
 pub use job::JobSpec;
 pub use keys::KeyList;
@@ -45,6 +47,14 @@ pub enum Error {
     Auth,
     #[error("the Salt master answered: {0}")]
     Master(String),
+    /// The master's `{"error": {"name", "message"}}` reply: Salt's
+    /// exception name (`SaltInvocationError`, ...) and its message.
+    #[error("the Salt master refused the call: {name}: {message}")]
+    Refused { name: String, message: String },
+    /// A runner did not return within the time it was given; it may still
+    /// be running on the master under `jid`.
+    #[error("runner job {jid} did not return in time")]
+    RunnerTimeout { jid: String },
     #[error("no minion answered: {0}")]
     Unanswered(String),
     #[error("unexpected answer from the Salt master: {0}")]
@@ -337,26 +347,12 @@ impl Salt {
     }
 
     async fn wheel_keys(&self) -> Result<KeyList, Error> {
-        let reply = self
-            .keyed_request(|key| {
-                wire::envelope(&wire::Wheel {
-                    cmd: "wheel",
-                    fun: "key.list_all",
-                    arg: &[],
-                    kwarg: Default::default(),
-                    key,
-                    user: "root",
-                })
-            })
-            .await?;
-        let data =
-            wire::get(&reply, "data").ok_or_else(|| Error::Protocol("wheel reply without data".into()))?;
-        let ret = wire::get(data, "return");
-        if wire::get(data, "success").and_then(Value::as_bool) != Some(true) {
-            let why = ret.and_then(wire::text).unwrap_or("no reason given");
+        let reply = self.wheel("key.list_all", Vec::new(), Vec::new()).await?;
+        if !reply.success {
+            let why = wire::text(&reply.ret).unwrap_or("no reason given");
             return Err(Error::Master(format!("key.list_all failed: {why}")));
         }
-        let list = |name| wire::strings(ret.and_then(|r| wire::get(r, name)));
+        let list = |name| wire::strings(wire::get(&reply.ret, name));
         Ok(KeyList {
             local: list("local"),
             minions: list("minions"),

@@ -58,15 +58,63 @@ impl<'a> Publish<'a> {
     }
 }
 
-/// A `wheel` load with both `arg` and `kwarg`, so that extra keys are safe.
+/// A `wheel` load with both `arg` and `kwarg`: the master then calls the
+/// function with exactly those, so the other keys (`user`, `key`) are safe.
+/// Without them it would pass the whole load as keyword arguments.
 #[derive(Serialize)]
 pub struct Wheel<'a> {
     pub cmd: &'static str,
     pub fun: &'a str,
     pub arg: &'a [Value],
-    pub kwarg: std::collections::BTreeMap<String, Value>,
+    /// A map (keyword → value), in the caller's order.
+    pub kwarg: &'a Value,
     pub key: &'a str,
     pub user: &'static str,
+}
+
+impl<'a> Wheel<'a> {
+    pub fn new(fun: &'a str, arg: &'a [Value], kwarg: &'a Value, key: &'a str) -> Wheel<'a> {
+        Wheel {
+            cmd: "wheel",
+            fun,
+            arg,
+            kwarg,
+            key,
+            user: "root",
+        }
+    }
+}
+
+/// A `runner` load. The master hands only its `kwarg` to the runner (as
+/// the "low" data), so the function's own `arg` and `kwarg` both go inside
+/// it; a top-level `arg` is ignored. The master picks the jid (a `jid` in
+/// the load is ignored too).
+#[derive(Serialize)]
+pub struct Runner<'a> {
+    pub cmd: &'static str,
+    pub fun: &'a str,
+    pub kwarg: RunnerLow<'a>,
+    pub key: &'a str,
+    pub user: &'static str,
+}
+
+/// The runner's own arguments, inside the load's `kwarg`.
+#[derive(Serialize)]
+pub struct RunnerLow<'a> {
+    pub arg: &'a [Value],
+    pub kwarg: &'a Value,
+}
+
+impl<'a> Runner<'a> {
+    pub fn new(fun: &'a str, arg: &'a [Value], kwarg: &'a Value, key: &'a str) -> Runner<'a> {
+        Runner {
+            cmd: "runner",
+            fun,
+            kwarg: RunnerLow { arg, kwarg },
+            key,
+            user: "root",
+        }
+    }
 }
 
 /// The clear `ping`: no key needed, the master echoes the load.
@@ -109,7 +157,10 @@ pub fn strings(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Turns an `{"error": {...}}` or `"bad load"` reply into an error.
+/// Turns an `{"error": {...}}` or `"bad load"` reply into an error: an
+/// authentication failure is `Error::Auth`, any other named error (an
+/// exception the master raised, `SaltInvocationError`, ...) is
+/// `Error::Refused` with Salt's name and message.
 pub fn check_reply(reply: &Value) -> Result<(), Error> {
     if let Some(err) = get(reply, "error").filter(|e| e.is_map()) {
         let name = get(err, "name").and_then(text).unwrap_or("error");
@@ -117,7 +168,10 @@ pub fn check_reply(reply: &Value) -> Result<(), Error> {
         if name.contains("AuthenticationError") {
             return Err(Error::Auth);
         }
-        return Err(Error::Master(format!("{name}: {message}")));
+        return Err(Error::Refused {
+            name: name.to_owned(),
+            message: message.to_owned(),
+        });
     }
     if let Some(s) = text(reply) {
         return Err(Error::Master(s.to_owned()));
@@ -279,6 +333,19 @@ mod tests {
             Err(Error::Master(_))
         ));
         assert!(check_reply(&Value::Map(vec![])).is_ok());
+        let raised = Value::Map(vec![(
+            "error".into(),
+            Value::Map(vec![
+                ("name".into(), "SaltInvocationError".into()),
+                ("message".into(), "bad".into()),
+            ]),
+        )]);
+        match check_reply(&raised) {
+            Err(Error::Refused { name, message }) => {
+                assert_eq!((&*name, &*message), ("SaltInvocationError", "bad"))
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     fn frame(tag: &str, data: &Value) -> Vec<u8> {

@@ -92,9 +92,10 @@ impl From<salt::Error> for Error {
                 log::warn!("Salt: {err}");
                 unavailable("Salt master unreachable: it refused projetyd's key")
             }
-            salt::Error::Unanswered(_) => unavailable(&err.to_string()),
+            salt::Error::Unanswered(_) | salt::Error::RunnerTimeout { .. } => unavailable(&err.to_string()),
             salt::Error::Config(_)
             | salt::Error::Master(_)
+            | salt::Error::Refused { .. }
             | salt::Error::Protocol(_)
             | salt::Error::Io(_) => Error::Internal(Box::new(err)),
         }

@@ -309,8 +309,9 @@ impl FakeMaster {
         self.shared.key.clone()
     }
 
-    /// Answers publishes with `handler` from now on; its `None` means the
-    /// standard answer (with the key check).
+    /// Answers publishes (and runner and wheel calls) with `handler` from
+    /// now on; its `None` means the standard answer (with the key check),
+    /// an empty map for runner and wheel calls.
     pub fn on_publish(&self, handler: impl FnMut(&Request) -> Option<Answer> + Send + 'static) {
         *lock(&self.shared.handler) = Some(Box::new(handler));
     }
