@@ -53,18 +53,6 @@ fn minions_of(body: &Value) -> Vec<String> {
         .collect()
 }
 
-fn job_dirs(lab: &Lab) -> usize {
-    let jobs = PathBuf::from(lab.var("SALT_LAB_CACHE_DIR")).join("jobs");
-    let Ok(outer) = std::fs::read_dir(jobs) else {
-        return 0;
-    };
-    outer
-        .filter_map(Result::ok)
-        .filter_map(|d| std::fs::read_dir(d.path()).ok())
-        .map(Iterator::count)
-        .sum()
-}
-
 /// A user of `server` with these ACLs only (its default one removed) and
 /// a token.
 fn user_with_acls(server: &Daemon, name: &str, acls: &[(&str, &str)]) -> String {
@@ -210,7 +198,7 @@ fn acls_are_checked_before_anything_is_published() {
     let fresh_password = server.adduser("carol");
     let fresh = server.token("carol", &fresh_password);
 
-    let before = job_dirs(&lab);
+    let before = lab.job_dirs();
     let refused: Vec<(&str, String, &str, Value)> = vec![
         // (user, path, minion the message names, body)
         (
@@ -302,7 +290,7 @@ fn acls_are_checked_before_anything_is_published() {
             "{user} {path}: {message}"
         );
     }
-    assert_eq!(job_dirs(&lab), before, "nothing was published");
+    assert_eq!(lab.job_dirs(), before, "nothing was published");
 
     // What the ACLs allow runs.
     let allowed: Vec<(&str, &str, Value)> = vec![

@@ -8,25 +8,12 @@
 //!
 //! Tests that stop the master take the lab exclusively; the others share it.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::common::lab::{post, Lab};
 use crate::common::Daemon;
-
-fn job_dirs(lab: &Lab) -> usize {
-    let jobs = PathBuf::from(lab.var("SALT_LAB_CACHE_DIR")).join("jobs");
-    let Ok(outer) = std::fs::read_dir(jobs) else {
-        return 0;
-    };
-    outer
-        .filter_map(Result::ok)
-        .filter_map(|d| std::fs::read_dir(d.path()).ok())
-        .map(Iterator::count)
-        .sum()
-}
 
 #[test]
 #[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
@@ -184,7 +171,7 @@ fn glob_characters_never_widen_the_target() {
     // The function list was fetched by `daemon`; let its job settle so the
     // count below only sees these requests.
     std::thread::sleep(Duration::from_secs(1));
-    let before = job_dirs(&lab);
+    let before = lab.job_dirs();
     for id in [
         "minion-*",
         "minion-%5B12%5D",
@@ -199,7 +186,7 @@ fn glob_characters_never_widen_the_target() {
     let body = br#"{"target": ["*", "minion-?", "G@os:Debian"]}"#;
     post(&server, "/api/v1.0/ping", &token, body).assert_error(404, "not found");
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(job_dirs(&lab), before, "nothing was published");
+    assert_eq!(lab.job_dirs(), before, "nothing was published");
 }
 
 #[test]

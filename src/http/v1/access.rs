@@ -105,7 +105,8 @@ pub(super) fn required(
         .ok_or_else(|| ApiError::BadRequest(format!("missing field {name:?}")))
 }
 
-fn kind(value: &Value) -> &'static str {
+/// How a JSON value's type is named in error messages.
+pub(super) fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

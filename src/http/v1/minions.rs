@@ -177,14 +177,7 @@ fn kwargs(map: serde_json::Map<String, Value>) -> Result<BTreeMap<String, Value>
 }
 
 pub(super) fn wrong_type(field: &str, expected: &str, got: &Value) -> ApiError {
-    let kind = match got {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    };
+    let kind = super::access::kind(got);
     ApiError::BadRequest(format!("{field} must be {expected}, not {kind}"))
 }
 

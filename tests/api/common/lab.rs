@@ -16,6 +16,20 @@ pub struct Lab {
 static LAB: RwLock<()> = RwLock::new(());
 
 impl Lab {
+    /// How many jobs the master's job cache holds (a job published
+    /// leaves a directory there).
+    pub fn job_dirs(&self) -> usize {
+        let jobs = PathBuf::from(self.var("SALT_LAB_CACHE_DIR")).join("jobs");
+        let Ok(outer) = std::fs::read_dir(jobs) else {
+            return 0;
+        };
+        outer
+            .filter_map(Result::ok)
+            .filter_map(|d| std::fs::read_dir(d.path()).ok())
+            .map(Iterator::count)
+            .sum()
+    }
+
     /// The lab that `PROJETYD_SALT_LAB` names; panics without one. The
     /// tests that need it are `#[ignore]`d, so a plain `cargo test` reports
     /// them as ignored, and `scripts/test.sh` runs them with `--ignored`
