@@ -65,6 +65,61 @@ pub struct Config {
     /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
     /// users and tokens only, Salt endpoints answer 503).
     pub salt: Option<SaltSettings>,
+    /// salt-api's surface (rest_cherrypy's paths at the root); `None` with
+    /// `--no-saltapi`.
+    pub saltapi: Option<SaltApiSettings>,
+}
+
+/// The salt-api surface's settings (docs/saltapi.md).
+#[derive(Debug, Clone)]
+pub struct SaltApiSettings {
+    /// A listener of its own (salt-api's is port 8000); `None` serves it
+    /// on `listen`, beside the v1.0 API.
+    pub listen: Option<SocketAddr>,
+    /// The `eauth` names a login may give for projetyd's own users.
+    pub eauth: Vec<String>,
+    /// The clients that may run; empty: the master's
+    /// `netapi_enable_clients`, as salt-api reads it.
+    pub clients: Vec<String>,
+    /// rest_cherrypy's `app` and `app_path`: one file (a web UI's
+    /// `index.html`) served at `app_path`, and at any path a browser asks
+    /// HTML for.
+    pub app: Option<PathBuf>,
+    pub app_path: String,
+    /// rest_cherrypy's `static` and `static_path`: a directory served
+    /// under `static_path`.
+    pub static_dir: Option<PathBuf>,
+    pub static_path: String,
+    /// Origins whose cross-origin requests are answered with CORS headers
+    /// (`*`: any, echoed, as salt-api does); none by default.
+    pub cors_origins: Vec<String>,
+    /// rest_cherrypy's `webhook_disable_auth`: `POST /hook` without a token.
+    pub hook_without_auth: bool,
+}
+
+/// The eauth name projetyd's users log in with unless configured.
+pub const DEFAULT_SALTAPI_EAUTH: &str = "projetyd";
+
+impl SaltApiSettings {
+    pub fn new() -> SaltApiSettings {
+        SaltApiSettings {
+            listen: None,
+            eauth: vec![DEFAULT_SALTAPI_EAUTH.into()],
+            clients: Vec::new(),
+            app: None,
+            app_path: "/app".into(),
+            static_dir: None,
+            static_path: "/static".into(),
+            cors_origins: Vec::new(),
+            hook_without_auth: false,
+        }
+    }
+}
+
+impl Default for SaltApiSettings {
+    fn default() -> SaltApiSettings {
+        SaltApiSettings::new()
+    }
 }
 
 /// Where the Salt master's settings come from, and what overrides them:
@@ -132,6 +187,7 @@ impl Config {
             public_url: None,
             trusted_proxies: Vec::new(),
             salt: Some(SaltSettings::new()),
+            saltapi: Some(SaltApiSettings::new()),
         }
     }
 

@@ -154,6 +154,20 @@ pub async fn serve(config: Config) -> Result<(), Error> {
             source,
         })?;
     let addr = listener.local_addr()?;
+    // salt-api's surface on a listener of its own, if configured.
+    let saltapi_listener = match config.saltapi.as_ref().and_then(|api| api.listen) {
+        None => None,
+        Some(saltapi_addr) => {
+            Some(
+                TcpListener::bind(saltapi_addr)
+                    .await
+                    .map_err(|source| Error::Listen {
+                        addr: saltapi_addr,
+                        source,
+                    })?,
+            )
+        }
+    };
     let admin = admin::socket::bind(&config.admin_socket).map_err(|source| Error::AdminSocket {
         path: config.admin_socket.clone(),
         source,
@@ -193,6 +207,10 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         salt,
         started: Instant::now(),
         local: addr,
+        surfaces: http::Surfaces {
+            v1: true,
+            saltapi: config.saltapi.as_ref().is_some_and(|api| api.listen.is_none()),
+        },
     };
     // The admin socket is its own Background: it must go with the
     // listener, before the pool stops (an admin command must not find a
@@ -207,6 +225,9 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let closed = crate::memory::Closed::default();
     background.spawn("memory trim", crate::memory::release_after_closes(closed.clone()));
 
+    if let Some(listener) = &saltapi_listener {
+        log::info!("salt-api surface listening on http://{}", listener.local_addr()?);
+    }
     log::info!(
         "projetyd {} listening on http://{addr}, database {}, admin socket {}",
         env!("CARGO_PKG_VERSION"),
@@ -223,11 +244,26 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     // Shutdown, in order: (1) the signal; handlers see it (a long poll
     // answers at once); the listener closes and open connections get the
     // drain time.
-    let result = run(listener, state.clone(), closed, async move {
+    let main = run(listener, state.clone(), closed.clone(), async move {
         signal.await;
         shutdown.begin();
-    })
-    .await;
+    });
+    let result = match saltapi_listener {
+        None => main.await,
+        Some(listener) => {
+            let own = AppState {
+                surfaces: http::Surfaces {
+                    v1: false,
+                    saltapi: true,
+                },
+                ..state.clone()
+            };
+            let stopping = state.shutdown.clone();
+            let second = run(listener, own, closed, async move { stopping.begun().await });
+            let (main, second) = tokio::join!(main, second);
+            main.and(second)
+        }
+    };
     // (2) The admin socket goes with the listener.
     admin_loop.stop(LOOP_PATIENCE).await;
     // (3) Running tasks get the drain time to finish; the rest is

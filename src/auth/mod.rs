@@ -36,6 +36,9 @@ pub enum Error {
     Join(#[from] tokio::task::JoinError),
 }
 
+/// What every bad token is told, whatever was wrong with it.
+const INVALID_TOKEN: &str = "invalid or expired token";
+
 /// A caller that presented a valid token.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
@@ -147,11 +150,19 @@ impl Auth {
         let header = header.ok_or(Error::Unauthenticated(
             "this endpoint needs 'Authorization: Bearer <token>'; get a token with POST /api/v1.0/tokens",
         ))?;
-        let invalid = Error::Unauthenticated("invalid or expired token");
-        let text = header::bearer(header).filter(|t| token::well_formed(t));
-        let Some(text) = text else {
-            return Err(invalid);
-        };
+        match header::bearer(header) {
+            Some(text) => self.authenticate_token(text),
+            None => Err(Error::Unauthenticated(INVALID_TOKEN)),
+        }
+    }
+
+    /// Checks a token's text, however the request carried it (salt-api's
+    /// `X-Auth-Token` header or `session_id` cookie, say): one hash, one
+    /// `get`.
+    pub fn authenticate_token(&self, text: &str) -> Result<Caller, Error> {
+        if !token::well_formed(text) {
+            return Err(Error::Unauthenticated(INVALID_TOKEN));
+        }
         let hash = token::hash(text);
         let now = unix_now();
         match self.store.token(&hash)? {
@@ -164,8 +175,17 @@ impl Auth {
                     token_hash: hash,
                 })
             }
-            _ => Err(invalid),
+            _ => Err(Error::Unauthenticated(INVALID_TOKEN)),
         }
+    }
+
+    /// Whether the token `caller` used is still valid (not expired, not
+    /// revoked): what a long-lived stream checks as it goes.
+    pub fn still_valid(&self, caller: &Caller) -> bool {
+        matches!(
+            self.store.token(&caller.token_hash),
+            Ok(Some(Token { expires_at, .. })) if expires_at > unix_now()
+        )
     }
 
     /// Checks a Basic `Authorization` header value from `addr` and returns
@@ -176,6 +196,20 @@ impl Auth {
         ))?;
         let basic =
             header::basic(header).ok_or(Error::Unauthenticated("malformed Basic authorization header"))?;
+        self.login_with(basic, addr).await
+    }
+
+    /// Checks a user name and password from `addr` however the request
+    /// gave them (salt-api's `/login` body, say), under the same throttle.
+    pub async fn login_password(&self, user: &str, password: &str, addr: IpAddr) -> Result<u64, Error> {
+        let basic = header::Basic {
+            user: user.to_owned(),
+            password: password.as_bytes().to_vec(),
+        };
+        self.login_with(basic, addr).await
+    }
+
+    async fn login_with(&self, basic: header::Basic, addr: IpAddr) -> Result<u64, Error> {
         let attempt = self
             .throttle
             .begin(&basic.user, addr, Instant::now())

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use super::{config_from, Error, Serve};
-use crate::config::{Config, SaltSettings};
+use crate::config::{Config, SaltApiSettings, SaltSettings};
 
 /// `flags`, completed by the file they name (if any).
 pub fn with_file(flags: Serve) -> Result<Serve, Error> {
@@ -72,12 +72,28 @@ fn overlay(mut over: Serve, under: Serve) -> Serve {
         salt_gather_job_timeout,
         max_salt_timeout,
         max_job_time,
+        saltapi_listen,
+        saltapi_app,
+        saltapi_app_path,
+        saltapi_static,
+        saltapi_static_path,
     );
+    for (over, under) in [
+        (&mut over.saltapi_eauth, under.saltapi_eauth),
+        (&mut over.saltapi_client, under.saltapi_client),
+        (&mut over.saltapi_cors_origin, under.saltapi_cors_origin),
+    ] {
+        if over.is_empty() {
+            *over = under;
+        }
+    }
     if over.trusted_proxy.is_empty() {
         over.trusted_proxy = under.trusted_proxy;
     }
     // A switch can only turn it on: `no-salt = true` in the file holds.
     over.no_salt |= under.no_salt;
+    over.no_saltapi |= under.no_saltapi;
+    over.saltapi_hook_without_auth |= under.saltapi_hook_without_auth;
     over
 }
 
@@ -86,6 +102,7 @@ fn overlay(mut over: Serve, under: Serve) -> Serve {
 fn defaults() -> Serve {
     let config = Config::new();
     let salt = SaltSettings::new();
+    let api = SaltApiSettings::new();
     let secs = |d: Duration| Some(d.as_secs());
     Serve {
         config: None,
@@ -120,6 +137,16 @@ fn defaults() -> Serve {
         salt_gather_job_timeout: None,
         max_salt_timeout: secs(salt.max_timeout),
         max_job_time: secs(salt.max_job_time),
+        no_saltapi: false,
+        saltapi_listen: api.listen,
+        saltapi_eauth: api.eauth,
+        saltapi_client: api.clients,
+        saltapi_app: api.app,
+        saltapi_app_path: Some(api.app_path),
+        saltapi_static: api.static_dir,
+        saltapi_static_path: Some(api.static_path),
+        saltapi_cors_origin: api.cors_origins,
+        saltapi_hook_without_auth: api.hook_without_auth,
     }
 }
 
@@ -199,6 +226,16 @@ mod tests {
             salt_gather_job_timeout: Some(14),
             max_salt_timeout: Some(15),
             max_job_time: Some(16),
+            no_saltapi: true,
+            saltapi_listen: Some("127.0.0.2:8000".parse().unwrap()),
+            saltapi_eauth: vec!["projetyd".into(), "pam".into()],
+            saltapi_client: vec!["local".into(), "runner".into()],
+            saltapi_app: Some("/srv/saltgui/index.html".into()),
+            saltapi_app_path: Some("/ui".into()),
+            saltapi_static: Some("/srv/saltgui/static".into()),
+            saltapi_static_path: Some("/assets".into()),
+            saltapi_cors_origin: vec!["https://gui.example.org".into()],
+            saltapi_hook_without_auth: true,
         }
     }
 

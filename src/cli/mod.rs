@@ -17,7 +17,7 @@ mod access;
 mod file;
 
 use crate::admin::{self, Request};
-use crate::config::{Config, SaltSettings, DEFAULT_ADMIN_SOCKET, DEFAULT_DB};
+use crate::config::{Config, SaltApiSettings, SaltSettings, DEFAULT_ADMIN_SOCKET, DEFAULT_DB};
 use crate::server;
 
 /// projetyd: an HTTP API in front of a SaltStack master.
@@ -154,6 +154,41 @@ pub struct Serve {
     /// seconds (default 3600)
     #[argh(option)]
     pub max_job_time: Option<u64>,
+    /// serve no salt-api surface (rest_cherrypy's paths at the root)
+    #[argh(switch)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_saltapi: bool,
+    /// a second address that serves only the salt-api surface (default: none; it is served on --listen)
+    #[argh(option)]
+    pub saltapi_listen: Option<SocketAddr>,
+    /// an eauth name projetyd's users may log in with on the salt-api surface; repeat for several (default projetyd)
+    #[argh(option)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub saltapi_eauth: Vec<String>,
+    /// a salt-api client that may run, replacing the master's netapi_enable_clients; repeat for several
+    #[argh(option)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub saltapi_client: Vec<String>,
+    /// a file (a web UI's index.html) served at --saltapi-app-path, as rest_cherrypy's `app`
+    #[argh(option)]
+    pub saltapi_app: Option<PathBuf>,
+    /// where --saltapi-app is served (default /app)
+    #[argh(option)]
+    pub saltapi_app_path: Option<String>,
+    /// a directory served under --saltapi-static-path, as rest_cherrypy's `static`
+    #[argh(option)]
+    pub saltapi_static: Option<PathBuf>,
+    /// where --saltapi-static is served (default /static)
+    #[argh(option)]
+    pub saltapi_static_path: Option<String>,
+    /// an origin allowed cross-origin requests with credentials (`*`: any, as salt-api); repeat for several
+    #[argh(option)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub saltapi_cors_origin: Vec<String>,
+    /// take POST /hook without a token, as rest_cherrypy's webhook_disable_auth
+    #[argh(switch)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub saltapi_hook_without_auth: bool,
 }
 
 /// create a user and print its generated password
@@ -480,6 +515,25 @@ pub fn config_from(flags: Serve) -> Config {
             salt.max_job_time = secs(v);
         }
         salt
+    });
+    config.saltapi = (!flags.no_saltapi).then(|| {
+        let mut api = SaltApiSettings::new();
+        api.listen = flags.saltapi_listen;
+        if !flags.saltapi_eauth.is_empty() {
+            api.eauth = flags.saltapi_eauth;
+        }
+        api.clients = flags.saltapi_client;
+        api.app = flags.saltapi_app;
+        if let Some(v) = flags.saltapi_app_path {
+            api.app_path = v;
+        }
+        api.static_dir = flags.saltapi_static;
+        if let Some(v) = flags.saltapi_static_path {
+            api.static_path = v;
+        }
+        api.cors_origins = flags.saltapi_cors_origin;
+        api.hook_without_auth = flags.saltapi_hook_without_auth;
+        api
     });
     config
 }

@@ -27,6 +27,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("{method} is not supported here; use {allow}")]
     MethodNotAllowed { method: String, allow: String },
+    /// No answer format the client accepts (salt-api's 406).
+    #[error("{0}")]
+    NotAcceptable(String),
     #[error("the request did not arrive in time")]
     RequestTimeout,
     #[error("the request body is larger than {limit} bytes")]
@@ -35,6 +38,9 @@ pub enum ApiError {
     TooManyRequests { message: String, retry_after: Duration },
     #[error("{message}")]
     Unavailable { message: String, retry_after: Duration },
+    /// A known endpoint this build does not serve.
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("the server could not complete the request")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A 500 whose message is safe to show (a recorded task failure).
@@ -51,6 +57,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -68,6 +76,8 @@ impl ApiError {
             ApiError::NotFound(_) => "not found",
             ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed { .. } => "method not supported",
+            ApiError::NotAcceptable(_) => "not acceptable",
+            ApiError::NotImplemented(_) => "not implemented",
             ApiError::RequestTimeout => "request timeout",
             ApiError::PayloadTooLarge { .. } => "payload too large",
             ApiError::TooManyRequests { .. } => "too many requests",
@@ -116,6 +126,8 @@ impl ApiError {
             | ApiError::Forbidden(_)
             | ApiError::Conflict(_)
             | ApiError::NotFound(_)
+            | ApiError::NotAcceptable(_)
+            | ApiError::NotImplemented(_)
             | ApiError::Internal(_)
             | ApiError::ServerError(_) => {}
         }

@@ -54,6 +54,16 @@ pub struct AppState {
     /// The address actually bound (the configured one may say port 0):
     /// the base of `Location` when the request's Host cannot be used.
     pub local: SocketAddr,
+    /// Which surfaces this listener serves.
+    pub surfaces: Surfaces,
+}
+
+/// The API surfaces a listener serves: both on the main one (unless
+/// salt-api's has a listener of its own), salt-api's alone on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Surfaces {
+    pub v1: bool,
+    pub saltapi: bool,
 }
 
 impl AppState {
@@ -116,7 +126,21 @@ pub async fn handle(state: AppState, peer: SocketAddr, req: Request<Incoming>) -
 async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> (&'static str, Reply) {
     let (parts, body) = req.into_parts();
     // 404 first, then a bad Host (400), then 405: all before the body.
-    let found = route::find(v1::TABLE, &parts.method, parts.uri.path());
+    let found = match state.surfaces.v1 {
+        true => route::find(v1::TABLE, &parts.method, parts.uri.path()),
+        false => route::Found::NotFound,
+    };
+    if matches!(found, route::Found::NotFound)
+        && state.surfaces.saltapi
+        && host_error(&parts).is_none()
+        && state
+            .config
+            .saltapi
+            .as_ref()
+            .is_some_and(|settings| saltapi::claims(settings, parts.uri.path()))
+    {
+        return saltapi::respond(state, peer, parts, body).await;
+    }
     let refused = match (found, host_error(&parts)) {
         (route::Found::NotFound, _) => Err(ApiError::NotFound("invalid resource URI".into())),
         (_, Some(err)) => Err(err),

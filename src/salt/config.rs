@@ -33,6 +33,10 @@ pub struct MasterConfig {
     /// `nodegroups`, merged by name over the files (a later file's group
     /// replaces an earlier one of the same name, as Salt's include merge).
     pub nodegroups: BTreeMap<String, NodegroupSpec>,
+    /// `netapi_enable_clients`: the salt-api clients the master's owner
+    /// enabled (none by default since Salt 3006). A later file's list
+    /// replaces an earlier one, as the master's include merge does.
+    pub netapi_enable_clients: Vec<String>,
 }
 
 /// A nodegroup as the master config writes it: a compound string, or a
@@ -57,6 +61,7 @@ impl MasterConfig {
             timeout: Duration::from_secs(5),
             gather_job_timeout: Duration::from_secs(10),
             nodegroups: BTreeMap::new(),
+            netapi_enable_clients: Vec::new(),
         }
     }
 
@@ -143,6 +148,17 @@ impl MasterConfig {
             }
             Yaml::BadValue | Yaml::Null => {}
             _ => return Err(bad("nodegroups")),
+        }
+        match &doc["netapi_enable_clients"] {
+            Yaml::Array(items) => {
+                self.netapi_enable_clients = items
+                    .iter()
+                    .map(|item| scalar(item).ok_or_else(|| bad("netapi_enable_clients")))
+                    .collect::<Result<_, _>>()?;
+            }
+            Yaml::BadValue => {}
+            Yaml::Null => self.netapi_enable_clients.clear(),
+            _ => return Err(bad("netapi_enable_clients")),
         }
         Ok(())
     }
@@ -252,6 +268,35 @@ mod tests {
             config.event_socket(),
             PathBuf::from("/var/run/salt/master/master_event_pub.ipc")
         );
+    }
+
+    #[test]
+    fn netapi_enable_clients_is_a_list_the_last_file_sets() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = dir.path().join("master");
+        std::fs::write(&main, "netapi_enable_clients: [local]\n").unwrap();
+        assert_eq!(
+            MasterConfig::load(&main).unwrap().netapi_enable_clients,
+            ["local"]
+        );
+        std::fs::create_dir(dir.path().join("master.d")).unwrap();
+        std::fs::write(
+            dir.path().join("master.d/api.conf"),
+            "netapi_enable_clients:\n  - local_async\n  - runner\n",
+        )
+        .unwrap();
+        assert_eq!(
+            MasterConfig::load(&main).unwrap().netapi_enable_clients,
+            ["local_async", "runner"]
+        );
+        std::fs::write(&main, "netapi_enable_clients: local\n").unwrap();
+        assert!(MasterConfig::load(&main).is_err());
+        std::fs::write(&main, "interface: 127.0.0.1\n").unwrap();
+        std::fs::remove_file(dir.path().join("master.d/api.conf")).unwrap();
+        assert!(MasterConfig::load(&main)
+            .unwrap()
+            .netapi_enable_clients
+            .is_empty());
     }
 
     #[test]

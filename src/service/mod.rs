@@ -18,6 +18,7 @@ mod authority;
 mod error;
 mod executor;
 mod functions;
+mod master;
 mod running;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -28,6 +29,7 @@ pub use authority::{Authority, Rights};
 pub use error::Error;
 pub use executor::SaltExecutor;
 pub use functions::Call;
+pub use master::MasterCall;
 use running::run;
 
 use crate::pool::{self, SubmitError, TaskPool};
@@ -220,9 +222,30 @@ impl Service {
         run(salt, job, None, false, None).await
     }
 
+    /// `Forbidden` unless the job's user may run it on every target (what
+    /// [`Service::run`] and [`Service::submit`] check first), for a caller
+    /// that runs it in parts.
+    pub fn authorize(&self, job: &JobRequest) -> Result<(), Error> {
+        self.authority.check(job.user_id, &job.function, &job.targets)
+    }
+
+    /// [`Service::run`] under a jid the caller chose ([`new_jid`]), for a
+    /// surface that shows each return's jid.
+    pub async fn run_under(&self, job: &JobRequest, jid: String) -> Result<Outcome, Error> {
+        let salt = self.salt()?;
+        self.authority.check(job.user_id, &job.function, &job.targets)?;
+        run(salt, job, Some(jid), false, None).await
+    }
+
     /// Records a validated job as a task (durably) and queues it, if its
     /// user may run it on every target (checked again when it runs).
     pub async fn submit(&self, job: JobRequest) -> Result<[u8; 16], Error> {
+        self.submit_under(job, None).await
+    }
+
+    /// [`Service::submit`], the job to be published under `jid` (known to
+    /// the caller at once, and the key of [`Service::task_by_jid`]).
+    pub async fn submit_under(&self, job: JobRequest, jid: Option<String>) -> Result<[u8; 16], Error> {
         self.authority.check(job.user_id, &job.function, &job.targets)?;
         // A master known to be away: refuse now, rather than accept a task
         // that can only wait.
@@ -238,7 +261,7 @@ impl Service {
             target: job.targets,
             timeout: job.timeout.as_secs(),
             state: TaskState::Queued,
-            jid: None,
+            jid,
             created_us: pool::now_us(),
             started_at: None,
             finished_at: None,
@@ -299,6 +322,16 @@ impl Service {
         Ok(task.map(|task| (answer, task)))
     }
 
+    /// The caller's task that ran (or runs) Salt job `jid`, if it is
+    /// theirs (an admin sees any).
+    pub fn task_by_jid(&self, user_id: u64, jid: &str) -> Result<Option<([u8; 16], Task)>, Error> {
+        let admin = self.rights(user_id)?.is_admin();
+        Ok(self
+            .store
+            .task_by_jid(jid)?
+            .filter(|(_, t)| admin || t.belongs_to(user_id)))
+    }
+
     /// The caller's task record `id`, if it is theirs.
     pub fn task(&self, user_id: u64, id: [u8; 16]) -> Result<Option<Task>, Error> {
         let admin = self.rights(user_id)?.is_admin();
@@ -333,6 +366,11 @@ impl Service {
             other => Ok(other?),
         }
     }
+}
+
+/// A new Salt job id, as the master would make one.
+pub fn new_jid() -> String {
+    crate::salt::wire::new_jid()
 }
 
 fn ping(user_id: u64, targets: Vec<String>, timeout: Duration) -> JobRequest {

@@ -317,6 +317,7 @@ pub(super) fn repair(store: &Trees) -> Result<Vec<String>, Error> {
     // Tasks, and both of their indexes.
     store.task_created.clear()?;
     store.task_user.clear()?;
+    store.task_jids.clear()?;
     for entry in store.tasks.iter() {
         let (id, bytes) = entry?;
         let task = codec::decode::<Task>(tasks::TASKS, &id, &bytes);

@@ -269,6 +269,8 @@ forward! {
     fn update_task(&self, id: &[u8; 16], task: &Task) -> ();
     /// The task `id`, if any.
     fn task(&self, id: &[u8; 16]) -> Option<Task>;
+    /// The task that ran (or runs) Salt job `jid`, if any.
+    fn task_by_jid(&self, jid: &str) -> Option<([u8; 16], Task)>;
     /// Tasks that are not finished, oldest first.
     fn unfinished_tasks(&self) -> Vec<([u8; 16], Task)>;
     /// A user's tasks, newest first, paginated.
@@ -367,6 +369,7 @@ impl Trees {
             tasks: db.open_tree(tasks::TASKS)?,
             task_created: db.open_tree(tasks::CREATED)?,
             task_user: db.open_tree(tasks::USER_CREATED)?,
+            task_jids: db.open_tree(tasks::JIDS)?,
             roles: db.open_tree(access::ROLES)?,
             user_roles: db.open_tree(access::USER_ROLES)?,
             acls: db.open_tree(access::ACLS)?,

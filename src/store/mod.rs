@@ -161,6 +161,7 @@ struct Trees {
     tasks: Tree,
     task_created: Tree,
     task_user: Tree,
+    task_jids: Tree,
     roles: Tree,
     user_roles: Tree,
     acls: Tree,

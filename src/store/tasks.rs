@@ -240,6 +240,9 @@ fn outcome_of_v1(state: TaskState, status: u16, body: &[u8]) -> Outcome {
 pub(super) const TASKS: &str = "taskid_task";
 pub(super) const CREATED: &str = "created_taskid";
 pub(super) const USER_CREATED: &str = "usercreated_taskid";
+/// Salt jid → task id, for the tasks whose jid is known: the salt-api
+/// surface finds a `local_async` job's record by its jid.
+pub(super) const JIDS: &str = "jid_taskid";
 
 fn created_key(task: &Task, id: &[u8; 16]) -> Vec<u8> {
     [&task.created_us.to_be_bytes()[..], id].concat()
@@ -274,14 +277,34 @@ impl Trees {
         let value = codec::encode(task)?;
         self.task_user.insert(user_key(task, id), &[])?;
         self.task_created.insert(created_key(task, id), &[])?;
+        if let Some(jid) = &task.jid {
+            self.task_jids.insert(jid.as_bytes(), &id[..])?;
+        }
         self.tasks.insert(id, value)?;
         Ok(())
     }
 
-    /// Replaces a task's record (its indexes do not change).
+    /// Replaces a task's record; a jid it gained is indexed (first).
     pub fn update_task(&self, id: &[u8; 16], task: &Task) -> Result<(), Error> {
+        if let Some(jid) = &task.jid {
+            self.task_jids.insert(jid.as_bytes(), &id[..])?;
+        }
         self.tasks.insert(id, codec::encode(task)?)?;
         Ok(())
+    }
+
+    /// The task that ran (or runs) Salt job `jid`, if any.
+    pub fn task_by_jid(&self, jid: &str) -> Result<Option<([u8; 16], Task)>, Error> {
+        let Some(id) = self.task_jids.get(jid.as_bytes())? else {
+            return Ok(None);
+        };
+        let id = id_of(JIDS, &id)?;
+        // An index entry whose record is gone, or names another jid (a
+        // crash between the two writes), is no answer.
+        Ok(self
+            .task(&id)?
+            .filter(|task| task.jid.as_deref() == Some(jid))
+            .map(|task| (id, task)))
     }
 
     pub fn task(&self, id: &[u8; 16]) -> Result<Option<Task>, Error> {
@@ -388,6 +411,9 @@ impl Trees {
                 continue;
             }
             let by_user = user_key(&task, &id);
+            if let Some(jid) = &task.jid {
+                self.task_jids.remove(jid.as_bytes())?;
+            }
             let result =
                 (&self.tasks, &self.task_created, &self.task_user).transaction(|(tasks, created, user)| {
                     tasks.remove(&id[..])?;
@@ -564,7 +590,22 @@ mod tests {
         running.jid = Some("20261126000000000001".into());
         store.update_task(&[1; 16], &running).unwrap();
         assert_eq!(store.task(&[1; 16]).unwrap(), Some(running.clone()));
-        assert_eq!(store.unfinished_tasks().unwrap(), vec![([1; 16], running)]);
+        assert_eq!(
+            store.unfinished_tasks().unwrap(),
+            vec![([1; 16], running.clone())]
+        );
+        assert_eq!(
+            store.task_by_jid("20261126000000000001").unwrap(),
+            Some(([1; 16], running))
+        );
+        assert_eq!(store.task_by_jid("20261126000000000002").unwrap(), None);
+        let mut preset = task(2, 30, TaskState::Queued);
+        preset.jid = Some("20261126000000000003".into());
+        store.insert_task(&[3; 16], &preset).unwrap();
+        assert_eq!(
+            store.task_by_jid("20261126000000000003").unwrap(),
+            Some(([3; 16], preset))
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@ use crate::common::{bearer, request_bytes, Daemon};
 
 #[test]
 fn unknown_paths_are_404_json() {
-    let server = Daemon::start(&[]);
+    // Without salt-api's surface, whose paths are at the root.
+    let server = Daemon::start(&["--no-saltapi"]);
     for path in [
         "/",
         "/api",
@@ -25,6 +26,18 @@ fn unknown_paths_are_404_json() {
             assert_eq!(message, "invalid resource URI", "{method} {path}");
         }
     }
+    // With it (the default), `/` is salt-api's welcome, and the v1.0
+    // paths still answer 404 in the v1.0 shape.
+    let server = Daemon::start(&[]);
+    let welcome = server.call("GET", "/", &[], b"");
+    assert_eq!(welcome.status, 200, "{welcome:?}");
+    let body: serde_json::Value = serde_json::from_slice(&welcome.body).unwrap();
+    assert_eq!(body["return"], "Welcome");
+    assert!(body["clients"].as_array().unwrap().contains(&"local".into()));
+    let message = server
+        .call("GET", "/api/v1.0/nope", &[], b"")
+        .assert_error(404, "not found");
+    assert_eq!(message, "invalid resource URI");
 }
 
 #[test]
