@@ -26,12 +26,22 @@ pub(super) async fn lowstates(
     req: &SaltReq,
 ) -> Result<Answer, ApiError> {
     let user_id = req.caller()?.user_id;
-    let lowstates = req.lowstates()?;
+    let out = execute_all(state, settings, user_id, req.lowstates()?).await?;
+    Ok(Answer::ok(json!({ "return": out })))
+}
+
+/// Every lowstate for `user_id`, in order; their answers in one list.
+async fn execute_all(
+    state: &AppState,
+    settings: &SaltApiSettings,
+    user_id: u64,
+    lowstates: Vec<Lowstate>,
+) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::new();
     for lowstate in lowstates {
         out.extend(execute(state, settings, user_id, lowstate).await?);
     }
-    Ok(Answer::ok(json!({ "return": out })))
+    Ok(out)
 }
 
 /// `POST /run`: each lowstate carries its own token, or its own user
@@ -46,13 +56,7 @@ pub(super) async fn run(
     for lowstate in lowstates {
         let creds = &lowstate.credentials;
         let user_id = match (&creds.token, &creds.username, &creds.password, &creds.eauth) {
-            (Some(token), ..) => {
-                state
-                    .auth
-                    .authenticate_token(token)
-                    .map_err(|_| ApiError::Unauthorized("Invalid token".into()))?
-                    .user_id
-            }
+            (Some(token), ..) => super::caller_of(state, token)?.user_id,
             (None, Some(user), Some(password), Some(eauth)) => {
                 super::login::check(state, settings, req, user, password, eauth).await?
             }
@@ -75,12 +79,10 @@ pub(super) async fn minions_async(
     req: &SaltReq,
 ) -> Result<Answer, ApiError> {
     let user_id = req.caller()?.user_id;
-    let lowstates = req.lowstates()?;
-    let mut out = Vec::new();
-    for mut lowstate in lowstates {
-        lowstate.client = Client::LocalAsync;
-        out.extend(execute(state, settings, user_id, lowstate).await?);
-    }
+    // The client is set before the lowstates are checked: a body need
+    // not name it (salt-api sets it the same way).
+    let lowstates = req.lowstates_as(Client::LocalAsync)?;
+    let out = execute_all(state, settings, user_id, lowstates).await?;
     let links: Vec<Value> = out
         .iter()
         .filter_map(|job| job.get("jid").and_then(Value::as_str))

@@ -63,6 +63,28 @@ pub(super) async fn check(
     }
 }
 
+/// A token for checked credentials: the user, the token, when it starts.
+async fn issue(
+    state: &AppState,
+    settings: &SaltApiSettings,
+    req: &SaltReq,
+    creds: &Credentials,
+) -> Result<(u64, crate::auth::Issued, u64), ApiError> {
+    let user_id = check(
+        state,
+        settings,
+        req,
+        &creds.username,
+        &creds.password,
+        &creds.eauth,
+    )
+    .await?;
+    let lifetime = state.config.token_lifetime;
+    let issued = state.auth.issue(user_id, lifetime).await?;
+    let start = issued.expires_at.saturating_sub(lifetime);
+    Ok((user_id, issued, start))
+}
+
 /// `POST /login`: a token, its times, the user, the eauth and the user's
 /// rights as `perms`; the token also in `X-Auth-Token` and in the
 /// `session_id` cookie (which authenticates a browser's `/events`).
@@ -76,18 +98,8 @@ pub(super) async fn login(
         .first()
         .and_then(credentials)
         .ok_or_else(|| ApiError::Unauthorized("Could not authenticate using provided credentials".into()))?;
-    let user_id = check(
-        state,
-        settings,
-        req,
-        &creds.username,
-        &creds.password,
-        &creds.eauth,
-    )
-    .await?;
+    let (user_id, issued, start) = issue(state, settings, req, &creds).await?;
     let lifetime = state.config.token_lifetime;
-    let issued = state.auth.issue(user_id, lifetime).await?;
-    let start = issued.expires_at.saturating_sub(lifetime);
     let perms = user_perms(state, user_id)?;
     log::info!("user {user_id}: salt-api login (eauth {})", creds.eauth);
     let cookie = format!(
@@ -152,20 +164,10 @@ pub(super) async fn token(
     let mut out = Vec::new();
     for body in &bodies {
         let creds = credentials(body).ok_or_else(missing)?;
-        let user_id = check(
-            state,
-            settings,
-            req,
-            &creds.username,
-            &creds.password,
-            &creds.eauth,
-        )
-        .await?;
-        let lifetime = state.config.token_lifetime;
-        let issued = state.auth.issue(user_id, lifetime).await?;
+        let (_, issued, start) = issue(state, settings, req, &creds).await?;
         out.push(json!({
             "token": issued.text,
-            "start": issued.expires_at.saturating_sub(lifetime) as f64,
+            "start": start as f64,
             "expire": issued.expires_at as f64,
             "name": creds.username,
             "eauth": creds.eauth,

@@ -225,12 +225,22 @@ impl SaltReq {
 
     /// The lowstates of the body, checked.
     pub fn lowstates(&self) -> Result<Vec<lowstate::Lowstate>, ApiError> {
-        let content_type = self.parts.headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-        let format = lowstate::Format::of(content_type).map_err(body_error)?;
-        let raw = lowstate::read(format, &self.body).map_err(body_error)?;
-        raw.into_iter()
+        self.mappings()?
+            .into_iter()
             .enumerate()
             .map(|(i, raw)| lowstate::check(i, raw).map_err(body_error))
+            .collect()
+    }
+
+    /// The lowstates of the body, each run by `client` whatever it names.
+    pub fn lowstates_as(&self, client: lowstate::Client) -> Result<Vec<lowstate::Lowstate>, ApiError> {
+        self.mappings()?
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut raw)| {
+                raw.insert("client".into(), Value::String(client.name().into()));
+                lowstate::check(i, raw).map_err(body_error)
+            })
             .collect()
     }
 
@@ -446,6 +456,11 @@ pub(crate) fn authenticate(
     headers: &HeaderMap,
 ) -> Result<Caller, ApiError> {
     let token = token_of(settings, headers).ok_or_else(|| ApiError::Unauthorized("No token given".into()))?;
+    caller_of(state, token)
+}
+
+/// The caller `token` names; 401 `Invalid token` for any bad one.
+pub(crate) fn caller_of(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     state
         .auth
         .authenticate_token(token)
