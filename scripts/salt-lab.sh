@@ -15,6 +15,8 @@
 #   api-start       start salt-api (rest_cherrypy) on the lab's master, wait until it answers, print
 #                   the KEY=VALUE lines; needs a lab started with SALT_LAB_API_PORT. pip installs
 #                   cherrypy into the virtualenv if it is missing
+#   pepper-install  make a virtualenv SALT_LAB_PEPPER_VENV and pip install salt-pepper into it
+#                   (idempotent; api-start does it too)
 #   api-stop        stop salt-api (only the process group this script recorded)
 #   stop            stop the master, all minions and salt-api (only the process groups this script
 #                   recorded)
@@ -32,11 +34,13 @@
 #   SALT_LAB_LOG_LEVEL level of the log files in SALT_LAB_DIR/log [info]
 #   SALT_LAB_PYTHON    python that creates the virtualenv [python3]
 #   SALT_LAB_HOSTS     1: add this host's name to /etc/hosts if missing, so no DNS query is made [1]
+#   SALT_LAB_PEPPER_VENV virtualenv of pepper, the salt-api client [/opt/projetyd-salt/pepper]
 #   SALT_LAB_API_PORT  opt-in salt-api: start writes SALT_LAB_DIR/etc/master.d/salt-api.conf before
 #                      the master starts: rest_cherrypy on 127.0.0.1:<port> without TLS, external_auth
-#                      `auto` (ANY password) for user benchuser ('.*', @wheel, @runner, @jobs) and
-#                      netapi_enable_clients local, local_async, wheel, runner. For benchmarks only.
-#                      Unset [default]: no such file (a stale one is removed) and no salt-api
+#                      `auto` (ANY password) for user benchuser (the benchmarks) and `file` for user
+#                      saltapi-user with a random password in SALT_LAB_DIR/api-password (the e2e
+#                      tests), both ('.*', @wheel, @runner, @jobs), and netapi_enable_clients every
+#                      client but ssh. Unset [default]: no such file (a stale one is removed), no salt-api
 # Lines printed by start, start-master, restart-master, api-start and env (eval them with set -a):
 #   SALT_LAB_DIR SALT_LAB_VERSION SALT_LAB_BIN (the venv's bin: salt, salt-key, salt-run, python)
 #   SALT_LAB_CONFIG_DIR = SALT_CONFIG_DIR (salt -c DIR) SALT_LAB_MASTER_CONFIG (its master file)
@@ -46,7 +50,9 @@
 #   SALT_LAB_INTERFACE SALT_LAB_RET_PORT SALT_LAB_PUB_PORT SALT_LAB_MINIONS (minion-1,minion-2,...)
 #   SALT_LAB_MASTER_PID
 #   and only in a lab started with SALT_LAB_API_PORT: SALT_LAB_API_PORT SALT_LAB_API_URL
-#   SALT_LAB_API_USER SALT_LAB_API_EAUTH SALT_LAB_API_PID (empty until api-start)
+#   SALT_LAB_API_USER SALT_LAB_API_EAUTH (benchuser, auto) SALT_LAB_API_FILE_USER
+#   SALT_LAB_API_FILE_EAUTH SALT_LAB_API_PASSWORD_FILE (saltapi-user, file, its password's file)
+#   SALT_LAB_API_PID (empty until api-start) SALT_LAB_PEPPER_BIN (pepper's venv bin: pepper, python)
 # Progress and errors go to stderr; only the KEY=VALUE lines go to stdout.
 # Two labs can run side by side when they have different SALT_LAB_DIR and ports.
 set -euo pipefail
@@ -80,6 +86,11 @@ API_CONF=$CONF/master.d/salt-api.conf  # only with SALT_LAB_API_PORT (Salt's def
                                        # master.d/*.conf beside the master file)
 API_PORT_FILE=$LAB/api-port   # the port the lab was started with, for api-start and env
 API_USER=benchuser
+PEPPER_VENV=${SALT_LAB_PEPPER_VENV:-/opt/projetyd-salt/pepper}
+PEPPER_VERSION=0.7.6          # salt-pepper, the salt-api client the e2e tests run
+API_FILE_USER=saltapi-user      # the file eauth's user (a real password, in API_PASSWORD_FILE)
+API_PASSWORD_FILE=$LAB/api-password
+API_USERS_FILE=$LAB/api-users  # the file eauth's user list (user:password)
 
 say() { printf 'salt-lab: %s\n' "$*" >&2; }
 fail() { say "error: $*"; exit 1; }
@@ -364,13 +375,20 @@ EOF
 # file must be in place before the master starts. Without SALT_LAB_API_PORT there is none.
 write_api_config() {
   if [[ -z $API_PORT ]]; then
-    rm -f "$API_CONF" "$API_PORT_FILE"
+    rm -f "$API_CONF" "$API_PORT_FILE" "$API_USERS_FILE"
     return 0
   fi
   mkdir -p "$(dirname "$API_CONF")"
+  # The file eauth's user: a password of its own, made once per lab (kept across restarts),
+  # readable by this user only; lab.env names the file, never the password.
+  if [[ ! -s $API_PASSWORD_FILE ]]; then
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=\n' >"$API_PASSWORD_FILE")
+  fi
+  (umask 077; printf '%s:%s\n' "$API_FILE_USER" "$(<"$API_PASSWORD_FILE")" >"$API_USERS_FILE")
   cat >"$API_CONF" <<EOF
 # written by projetyd scripts/salt-lab.sh (SALT_LAB_API_PORT); rewritten on every start.
-# For benchmarks only: the auto eauth accepts ANY password for $API_USER.
+# Two users: $API_USER with the auto eauth, which accepts ANY password (for the benchmarks), and
+# $API_FILE_USER with the file eauth and a real password (for the e2e tests: a bad password is refused).
 rest_cherrypy:
   host: $ADDR
   port: $API_PORT
@@ -378,8 +396,13 @@ rest_cherrypy:
 external_auth:
   auto:
     $API_USER: ['.*', '@wheel', '@runner', '@jobs']
-# Empty by default since Salt 3006: every netapi client is refused until it is listed.
-netapi_enable_clients: [local, local_async, wheel, runner]
+  file:
+    ^filename: $API_USERS_FILE
+    ^filetype: text
+    $API_FILE_USER: ['.*', '@wheel', '@runner', '@jobs']
+# Empty by default since Salt 3006: every netapi client is refused until it is listed. Every
+# client but ssh here (the lab has no salt-ssh roster), so ssh is the disabled one the tests call.
+netapi_enable_clients: [local, local_async, local_batch, local_subset, runner, runner_async, wheel, wheel_async]
 api_pidfile: $LAB/run/salt-api.pid
 api_logfile: $LOGS/api.log
 EOF
@@ -429,7 +452,11 @@ SALT_LAB_API_PORT=$port
 SALT_LAB_API_URL=http://$ADDR:$port
 SALT_LAB_API_USER=$API_USER
 SALT_LAB_API_EAUTH=auto
+SALT_LAB_API_FILE_USER=$API_FILE_USER
+SALT_LAB_API_FILE_EAUTH=file
+SALT_LAB_API_PASSWORD_FILE=$API_PASSWORD_FILE
 SALT_LAB_API_PID=$(recorded_pid api)
+SALT_LAB_PEPPER_BIN=$PEPPER_VENV/bin
 EOF
   fi
 }
@@ -638,6 +665,28 @@ with urllib.request.urlopen("http://127.0.0.1:%s/" % sys.argv[1], timeout=2) as 
 EOF
 }
 
+pepper_installed() {
+  [[ -x $PEPPER_VENV/bin/pepper ]] && [[ $("$PEPPER_VENV/bin/python" -c \
+    'import importlib.metadata as m; print(m.version("salt-pepper"))' 2>/dev/null) == "$PEPPER_VERSION" ]]
+}
+
+# pepper (salt-pepper: CLI `pepper`, library `pepper.Pepper`) in a virtualenv of its own, so that
+# it runs without Salt importable, as on a workstation.
+cmd_pepper_install() {
+  pepper_installed && return 0
+  mkdir -p "$(dirname "$PEPPER_VENV")"
+  exec 8>"$PEPPER_VENV.lock"
+  flock 8
+  if ! pepper_installed; then
+    [[ -x $PEPPER_VENV/bin/python ]] || "${SALT_LAB_PYTHON:-python3}" -m venv "$PEPPER_VENV"
+    say "pip install salt-pepper==$PEPPER_VERSION into $PEPPER_VENV"
+    "$PEPPER_VENV/bin/python" -m pip install --quiet --disable-pip-version-check "salt-pepper==$PEPPER_VERSION" >&2 \
+      || fail "pip could not install salt-pepper==$PEPPER_VERSION into $PEPPER_VENV"
+    pepper_installed || fail "salt-pepper is not usable in $PEPPER_VENV after pip install"
+  fi
+  flock -u 8
+}
+
 cmd_api_start() {
   check_settings
   local port t0 deadline
@@ -652,6 +701,7 @@ cmd_api_start() {
     say "salt-api already runs, pid $(recorded_pid api)"
   else
     ensure_cherrypy
+    cmd_pepper_install
     stop_daemons api  # what a dead salt-api left behind
     if listening "$port"; then fail "port $port is in use; pick another with SALT_LAB_API_PORT"; fi
     spawn api "$BIN/salt-api" -c "$CONF" -l quiet
@@ -694,6 +744,7 @@ case ${1:-} in
   restart-master) cmd_restart_master ;;
   api-start) cmd_api_start ;;
   api-stop) cmd_api_stop ;;
+  pepper-install) cmd_pepper_install ;;
   clean) cmd_clean ;;
   -h | --help | help) usage ;;
   *) usage; exit 2 ;;

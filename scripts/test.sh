@@ -6,7 +6,7 @@
 #   3. end-to-end tests against real Salt: for each version in
 #      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16 3008.4"), install Salt into a
 #      virtualenv, start a master and 3 minions on loopback with
-#      scripts/salt-lab.sh, and run the salt_e2e tests against it.
+#      scripts/salt-lab.sh (with its salt-api and pepper), and run the e2e tests against it.
 # Set PROJETYD_SALT_VERSIONS="" to skip step 3 (plain `cargo test` reports
 # the e2e tests as ignored).
 # Ends with a line "N passed, N failed" counting the steps.
@@ -46,6 +46,8 @@ e2e() {
   dir=/tmp/projetyd-e2e-${version}
   export SALT_LAB_VERSION=$version SALT_LAB_DIR=$dir
   export SALT_LAB_PUB_PORT=$((34505 + 10 * index)) SALT_LAB_RET_PORT=$((34506 + 10 * index))
+  # The lab's own salt-api (and pepper) for the saltapi_e2e tests, on the port next to the pair.
+  export SALT_LAB_API_PORT=$((34507 + 10 * index))
   LABS+=("$dir")
   scripts/salt-lab.sh clean >/dev/null 2>&1 || true
   scripts/salt-lab.sh install || return 1
@@ -58,10 +60,11 @@ e2e() {
     scripts/salt-lab.sh start 3 >/dev/null || return 1
   fi
   scripts/salt-lab.sh fixtures || return 1
+  scripts/salt-lab.sh api-start >/dev/null || return 1
   # The e2e tests are #[ignore]d (a plain `cargo test` reports them as
   # ignored); --ignored runs exactly them.
   PROJETYD_SALT_LAB=$dir/lab.env \
-    cargo test --locked --test api -- --ignored --test-threads=2 salt_e2e:: tasks_e2e:: master_loss_e2e:: run_e2e:: access_e2e::
+    cargo test --locked --test api -- --ignored --test-threads=2 salt_e2e:: tasks_e2e:: master_loss_e2e:: run_e2e:: access_e2e:: saltapi_e2e::
   local rc=$?
   # Runner and wheel calls of the library (no HTTP), on the same lab.
   PROJETYD_SALT_LAB=$dir/lab.env \

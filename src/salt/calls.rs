@@ -35,7 +35,11 @@ pub struct RunnerReturn {
     pub ret: Value,
     /// `runner.<fun>`, as the master reports it.
     pub fun: String,
+    /// The arguments the master ran it with (kwargs as a last map).
+    pub fun_args: Value,
     pub user: String,
+    /// The event's `_stamp`, when it had one.
+    pub stamp: Option<String>,
 }
 
 /// How often a waiting runner checks whether the event bus reconnected.
@@ -177,7 +181,11 @@ fn runner_return(event: &Event, jid: &str) -> Option<RunnerReturn> {
         success: wire::get(data, "success").and_then(Value::as_bool) == Some(true),
         ret: wire::get(data, "return").cloned().unwrap_or(Value::Nil),
         fun: text("fun"),
+        fun_args: wire::get(data, "fun_args")
+            .cloned()
+            .unwrap_or(Value::Array(Vec::new())),
         user: text("user"),
+        stamp: wire::get(data, "_stamp").and_then(wire::text).map(str::to_owned),
     })
 }
 

@@ -163,11 +163,12 @@ pub(super) async fn execute(
             let ret = service.runner(user_id, master_call(lowstate), timeout).await?;
             let value = crate::salt::json::to_json(&ret.ret);
             Ok(vec![match full_return {
-                true => json!({"data": {
+                true => json!({"tag": format!("salt/run/{}/ret", ret.jid), "data": {
                     "fun": ret.fun,
                     "jid": ret.jid,
                     "user": ret.user,
-                    "_stamp": stamp(),
+                    "fun_args": crate::salt::json::to_json(&ret.fun_args),
+                    "_stamp": ret.stamp.unwrap_or_else(stamp),
                     "return": value,
                     "success": ret.success,
                 }}),
@@ -247,7 +248,11 @@ fn chosen_jid(lowstate: &Lowstate) -> Result<String, ApiError> {
 /// `full_return` `{ret, retcode, jid}` (and `success`); a minion that
 /// never returned is `false`, or with `full_return` the `no_return` entry
 /// Salt 3008 gives.
-fn returns(outcome: Outcome, jid: &str, full_return: bool) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn returns(
+    outcome: Outcome,
+    jid: &str,
+    full_return: bool,
+) -> Result<Map<String, Value>, ApiError> {
     let results = match outcome {
         Outcome::Ran(results) => results,
         Outcome::Returned(pings) => pings

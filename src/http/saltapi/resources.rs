@@ -22,7 +22,8 @@ pub(super) fn index() -> Answer {
 
 /// `GET /minions[/<mid>]`: `grains.items` now, on every minion or on
 /// `mid` (a glob, as salt-api takes it); the caller needs `grains.items`
-/// on each.
+/// on each. A targeted minion that did not answer is `false`, as
+/// salt-api has it.
 pub(super) async fn minions(state: &AppState, req: &SaltReq, mid: Option<&str>) -> Result<Answer, ApiError> {
     let user_id = req.caller()?.user_id;
     let target = TargetExpr::One(mid.filter(|m| !m.is_empty()).unwrap_or("*").to_owned());
@@ -31,15 +32,10 @@ pub(super) async fn minions(state: &AppState, req: &SaltReq, mid: Option<&str>) 
         ..Call::default()
     };
     let job = state.service.run_on_target(user_id, "glob", target, call).await?;
-    let outcome = state.service.run(&job).await?;
-    let mut out = Map::new();
-    if let Outcome::Ran(results) = outcome {
-        for (id, result) in results {
-            if let MinionResult::Returned { value, .. } = result {
-                out.insert(id, serde_json::from_str(&value).unwrap_or(Value::Null));
-            }
-        }
-    }
+    let jid = crate::service::new_jid();
+    let outcome = state.service.run_under(&job, jid.clone()).await?;
+    // As salt-api: a minion that did not answer is `false`.
+    let out = super::clients::returns(outcome, &jid, false)?;
     Ok(Answer::ok(json!({"return": [out]})))
 }
 

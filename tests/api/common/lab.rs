@@ -49,6 +49,11 @@ impl Lab {
         self.env.var(key).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A variable of `lab.env` that only some labs have (salt-api's).
+    pub fn optional(&self, key: &str) -> Option<&str> {
+        self.env.get(key).filter(|v| !v.is_empty())
+    }
+
     pub fn version(&self) -> &str {
         self.var("SALT_LAB_VERSION")
     }
@@ -88,6 +93,13 @@ impl Lab {
     /// a daemon asks of the minions; done before a test's own requests, it
     /// does not compete with them); returns the daemon and a token.
     pub fn daemon(&self, extra: &[&str]) -> (Daemon, String) {
+        let (server, token, _) = self.daemon_with_password(extra);
+        (server, token)
+    }
+
+    /// [`Lab::daemon`], and alice's password too (for clients that log in
+    /// themselves, as salt-api's do).
+    pub fn daemon_with_password(&self, extra: &[&str]) -> (Daemon, String, String) {
         let mut args = vec![
             "--salt-config",
             self.var("SALT_LAB_MASTER_CONFIG"),
@@ -116,7 +128,7 @@ impl Lab {
             );
             std::thread::sleep(Duration::from_secs(1));
         }
-        (server, token)
+        (server, token, password)
     }
 }
 
