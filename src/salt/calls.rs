@@ -23,6 +23,8 @@ pub struct WheelReturn {
     /// arguments is `true` with a "Passed invalid arguments" string.
     pub success: bool,
     pub ret: Value,
+    /// The reply's `_stamp` (3006 and 3007 send one, 3008 does not).
+    pub stamp: Option<String>,
 }
 
 /// What a runner returned (the data of its `salt/run/<jid>/ret` event).
@@ -151,6 +153,7 @@ fn wheel_return(reply: &Value) -> Result<WheelReturn, Error> {
         jid: jid.to_owned(),
         success: wire::get(data, "success").and_then(Value::as_bool) == Some(true),
         ret: wire::get(data, "return").cloned().unwrap_or(Value::Nil),
+        stamp: wire::get(data, "_stamp").and_then(wire::text).map(str::to_owned),
     })
 }
 

@@ -166,7 +166,7 @@ pub(super) async fn execute(
                 true => json!({"tag": format!("salt/run/{}/ret", ret.jid), "data": {
                     "fun": ret.fun,
                     "jid": ret.jid,
-                    "user": ret.user,
+                    "user": nickname(state, user_id)?,
                     "fun_args": crate::salt::json::to_json(&ret.fun_args),
                     "_stamp": ret.stamp.unwrap_or_else(stamp),
                     "return": value,
@@ -187,15 +187,21 @@ pub(super) async fn execute(
             // so `wheel_async` has its jid (and its return) at once.
             Ok(vec![match client {
                 Client::WheelAsync => json!({"tag": tag, "jid": ret.jid}),
-                _ => json!({"tag": tag, "data": {
-                    "fun": format!("wheel.{fun}"),
-                    "jid": ret.jid,
-                    "tag": tag,
-                    "user": "root",
-                    "_stamp": stamp(),
-                    "return": crate::salt::json::to_json(&ret.ret),
-                    "success": ret.success,
-                }}),
+                _ => {
+                    let mut data = json!({
+                        "fun": format!("wheel.{fun}"),
+                        "jid": ret.jid,
+                        "tag": tag,
+                        "user": nickname(state, user_id)?,
+                        "return": crate::salt::json::to_json(&ret.ret),
+                        "success": ret.success,
+                    });
+                    // As the master sent it: 3008 has no `_stamp` here.
+                    if let Some(stamp) = ret.stamp {
+                        data["_stamp"] = stamp.into();
+                    }
+                    json!({"tag": tag, "data": data})
+                }
             }])
         }
     }
@@ -242,6 +248,12 @@ fn chosen_jid(lowstate: &Lowstate) -> Result<String, ApiError> {
             "jid must be a Salt job id (20 digits)".into(),
         )),
     }
+}
+
+/// The name `user_id` logged in with, as salt-api's answers show the
+/// eauth user ("" for a user deleted meanwhile).
+pub(super) fn nickname(state: &AppState, user_id: u64) -> Result<String, ApiError> {
+    Ok(state.store.user(user_id)?.map(|u| u.nickname).unwrap_or_default())
 }
 
 /// A finished job's answer, by minion: the return, or with

@@ -57,11 +57,7 @@ pub(super) async fn jobs(state: &AppState, req: &SaltReq, jid: Option<&str>) -> 
     };
     if let Some((_, task)) = state.service.task_by_jid(user_id, jid)? {
         if task.state.is_final() {
-            let user = state
-                .store
-                .user(task.user_id)?
-                .map(|u| u.nickname)
-                .unwrap_or_default();
+            let user = super::clients::nickname(state, task.user_id)?;
             return Ok(Answer::ok(recorded(jid, &task, &user)));
         }
     }
