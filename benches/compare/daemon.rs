@@ -28,11 +28,13 @@ pub struct Startup {
     pub ready: Option<Duration>,
 }
 
-/// The daemon, its address and the `Bearer` value of its user `bench`.
+/// The daemon, its address, and the `Bearer` value and password of its
+/// user `bench` (the password logs in on its salt-api surface).
 pub struct Daemon {
     harness: Harness,
     pub addr: SocketAddr,
     pub bearer: String,
+    pub password: String,
     pub startup: Startup,
 }
 
@@ -65,6 +67,7 @@ impl Daemon {
             harness,
             addr,
             bearer: bearer(&token),
+            password,
             startup: Startup {
                 first_answer,
                 first_ok: Some(first_ok),

@@ -30,12 +30,16 @@
 //! 2. a down minion (`minion-down`, an accepted key with no minion): all
 //!    four at once, how long each takes and what it answers;
 //! 3. 16 and 64 concurrent clients doing sync pings for a fixed time;
-//! 4. cheap authenticated reads with 64 connections for a fixed time;
-//! 5. async pings: submitted by 64 clients, then polled until every result
+//! 4. salt-api's own surface: the same lowstate `test.ping` (`client:
+//!    local`, minion-1) through projetyd's salt-api surface and through
+//!    salt-api, sequential in turns, then 64 clients for a fixed time each
+//!    (only when the lab has salt-api);
+//! 5. cheap authenticated reads with 64 connections for a fixed time;
+//! 6. async pings: submitted by 64 clients, then polled until every result
 //!    is visible (projetyd: tasks and `?wait=` long polls; salt-api:
 //!    `local_async`, then `GET /jobs/<jid>` until the minion's return is in
 //!    it; the floor: the same jobs run by 64 tasks of the library);
-//! 6. footprint: resident memory at rest, at its peak and after the load,
+//! 7. footprint: resident memory at rest, at its peak and after the load,
 //!    binary size, time from start to the first answered request; and the
 //!    CPU each process used in each phase.
 //!
@@ -45,7 +49,8 @@
 //! calls per case [100]; `BENCH_CLI_N` salt command calls per case [20];
 //! `BENCH_SECS` seconds per load window [15]; `BENCH_ASYNC` async pings
 //! for projetyd and the floor [1000]; `BENCH_API_ASYNC` for salt-api [100];
-//! `BENCH_PHASES` a comma list of sync, down, load, reads, async [all];
+//! `BENCH_PHASES` a comma list of sync, down, load, surface, reads, async
+//! [all];
 //! `BENCH_SMOKE=1` N=3, CLI 2, 2 s windows, 20 async pings everywhere.
 //!
 //! Prints a table; writes `target/bench-results/compare.json` and the
@@ -146,6 +151,9 @@ fn run(lab: &Lab, settings: &Settings, daemon: &Daemon) -> Result<Results> {
     }
     if settings.runs("load") {
         run.load(settings);
+    }
+    if settings.runs("surface") {
+        run.surface(settings);
     }
     if settings.runs("reads") {
         run.reads(settings);

@@ -3,6 +3,7 @@
 //! report prints and writes them.
 
 use crate::results::{Quad, Results};
+use crate::settings::CONNS;
 use crate::stats::{mib, Series};
 
 pub fn ratio(a: f64, b: f64) -> Option<f64> {
@@ -42,6 +43,20 @@ pub fn ratios(r: &Results, has_api: bool) -> Vec<(String, Option<f64>)> {
         ratios.push((
             "reads req/s: projetyd /users / salt-api /keys".into(),
             ratio(r.reads_users.rate(), a.rate()),
+        ));
+    }
+    if let Some(s) = &r.surface {
+        ratios.push((
+            "salt-api surface p50: salt-api / projetyd".into(),
+            ratio(s.salt_api.stats().p50, s.projetyd.stats().p50),
+        ));
+        ratios.push((
+            "salt-api surface p99: salt-api / projetyd".into(),
+            ratio(s.salt_api.stats().p99, s.projetyd.stats().p99),
+        ));
+        ratios.push((
+            format!("salt-api surface calls/s, {CONNS} clients: projetyd / salt-api"),
+            ratio(s.projetyd_load.rate(), s.salt_api_load.rate()),
         ));
     }
     async_ratios(&mut ratios, r);

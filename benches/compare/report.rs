@@ -134,6 +134,15 @@ impl Run<'_> {
                 "floor": r.async_floor.json(), "projetyd": r.async_projetyd.json(),
                 "salt_api": r.async_api.as_ref().map(AsyncRun::json),
             },
+            "saltapi_surface": r.surface.as_ref().map(|s| json!({
+                "lowstate": {"client": "local", "tgt": "minion-1", "fun": "test.ping"},
+                "sequential": {"projetyd": s.projetyd.json(), "salt_api": s.salt_api.json()},
+                "concurrent": {
+                    "clients": CONNS,
+                    "projetyd": s.projetyd_load.json(),
+                    "salt_api": s.salt_api_load.json(),
+                },
+            })),
             "footprint": footprint_json(&r.footprint, self.startup),
             "cpu_cores_per_phase": r.cpu.iter().map(CpuUse::json).collect::<Vec<_>>(),
             "ratios": ratios.iter().map(|(w, v)| (w.clone(), json!(v.map(round)))).collect::<serde_json::Map<_, _>>(),

@@ -155,6 +155,17 @@ pub struct Footprint {
     pub binary_bytes: u64,
 }
 
+/// The same lowstate `test.ping` (`client: local`, minion-1) through
+/// projetyd's salt-api surface and through salt-api: sequential, taking
+/// turns, then `CONNS` clients for a window each.
+#[derive(Default)]
+pub struct Surface {
+    pub projetyd: Series,
+    pub salt_api: Series,
+    pub projetyd_load: Series,
+    pub salt_api_load: Series,
+}
+
 #[derive(Default)]
 pub struct Results {
     pub one: Quad,
@@ -170,6 +181,8 @@ pub struct Results {
     pub async_floor: AsyncRun,
     pub async_projetyd: AsyncRun,
     pub async_api: Option<AsyncRun>,
+    /// Only when the lab has salt-api.
+    pub surface: Option<Surface>,
     pub footprint: Footprint,
     pub cpu: Vec<CpuUse>,
     pub total_secs: f64,

@@ -3,7 +3,7 @@
 //! sampler around them, and what each phase records. The order of the
 //! phases is `main`'s.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cpu::{Phases, Procs};
 use crate::daemon::Daemon;
@@ -11,11 +11,12 @@ use crate::floor::Floor;
 use crate::lab::Lab;
 use crate::procs::{group_rss_kib, rss_kib, Sampler};
 use crate::projetyd::{self, Projetyd};
-use crate::results::Results;
+use crate::results::{Results, Surface};
 use crate::salt_api::SaltApi;
 use crate::settings::{Settings, CONNS, LEVELS, ONE, THREE};
 use projetyd_testkit::bench::{load_average, Result};
 use projetyd_testkit::binary;
+use projetyd_testkit::http::Client;
 
 /// What the phases share.
 pub struct Ctx<'a> {
@@ -23,6 +24,9 @@ pub struct Ctx<'a> {
     pub floor: Floor,
     pub projetyd: Projetyd,
     pub api: Option<SaltApi>,
+    /// projetyd's salt-api surface, logged in as `bench` (only measured
+    /// beside salt-api).
+    pub surface: Option<SaltApi>,
 }
 
 /// The phases' context, their CPU marks and memory sampler, and what they
@@ -45,6 +49,15 @@ impl<'a> Run<'a> {
         };
         let floor = Floor::connect(&lab.master_config)?;
         let api = lab.api.as_ref().map(SaltApi::login).transpose()?;
+        let surface = match api {
+            Some(_) => Some(SaltApi::login_at(
+                daemon.addr,
+                "bench",
+                &daemon.password,
+                "projetyd",
+            )?),
+            None => None,
+        };
         let procs = Procs {
             projetyd: daemon.pid(),
             api: lab.api.as_ref().and_then(|a| a.pid),
@@ -69,6 +82,7 @@ impl<'a> Run<'a> {
                 floor,
                 projetyd: Projetyd::new(daemon.addr, daemon.bearer.clone()),
                 api,
+                surface,
             },
             phases: Phases::start(procs),
             sampler,
@@ -114,6 +128,47 @@ impl<'a> Run<'a> {
             });
             self.results.loads.push((clients, f, p, a));
         }
+    }
+
+    /// The same lowstate ping through projetyd's salt-api surface and
+    /// salt-api: sequential in turns (who goes first alternates), then
+    /// `CONNS` clients for a window each. Skipped without salt-api.
+    pub fn surface(&mut self, settings: &Settings) {
+        let (Some(api), Some(surface)) = (&self.ctx.api, &self.ctx.surface) else {
+            return;
+        };
+        eprintln!("compare: salt-api's surface, sequential lowstate pings");
+        self.phases.settle();
+        let mut s = Surface::default();
+        let (mut pc, mut ac) = (Client::new(surface.addr), Client::new(api.addr));
+        for i in 0..settings.warmup + settings.n {
+            for turn in 0..2 {
+                let start = Instant::now();
+                let (system, conn, series) = match (i + turn) % 2 {
+                    0 => (surface, &mut pc, &mut s.projetyd),
+                    _ => (api, &mut ac, &mut s.salt_api),
+                };
+                let r = system.ping(conn, &ONE);
+                if i >= settings.warmup {
+                    series.record(start, r);
+                }
+            }
+        }
+        self.phases.end("salt-api surface, sequential");
+        let window = settings.window();
+        eprintln!(
+            "compare: salt-api's surface, {CONNS} clients, {} s each",
+            settings.secs
+        );
+        self.phases.settle();
+        s.projetyd_load = surface.load(CONNS, window);
+        s.projetyd_load.salt_cpu = self
+            .phases
+            .end(&format!("projetyd salt-api surface, {CONNS} clients"));
+        self.phases.settle();
+        s.salt_api_load = api.load(CONNS, window);
+        s.salt_api_load.salt_cpu = self.phases.end(&format!("salt-api lowstates, {CONNS} clients"));
+        self.results.surface = Some(s);
     }
 
     pub fn reads(&mut self, settings: &Settings) {

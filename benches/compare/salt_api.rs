@@ -1,7 +1,8 @@
 //! What the phases ask of salt-api (rest_cherrypy): the login, sync pings
 //! (`client: local`), `GET /keys`, the down minion, and `local_async`
 //! pings polled with `GET /jobs/<jid>`. The lab starts salt-api; this only
-//! talks to it.
+//! talks to it. The same calls go to projetyd's own salt-api surface in
+//! the `surface` phase.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,8 +28,14 @@ impl SaltApi {
     /// every client (salt-api releases the session lock before it runs
     /// a command, so the clients do not queue on it).
     pub fn login(lab: &ApiLab) -> Result<SaltApi> {
-        let mut conn = Client::new(lab.addr);
-        let body = json!({ "username": lab.user, "password": "bench", "eauth": lab.eauth });
+        SaltApi::login_at(lab.addr, &lab.user, "bench", &lab.eauth)
+    }
+
+    /// The same `POST /login` on any server of salt-api's surface:
+    /// projetyd's takes its own users under the eauth name `projetyd`.
+    pub fn login_at(addr: SocketAddr, user: &str, password: &str, eauth: &str) -> Result<SaltApi> {
+        let mut conn = Client::new(addr);
+        let body = json!({ "username": user, "password": password, "eauth": eauth });
         let reply = conn.send(
             "POST",
             "/login",
@@ -39,16 +46,13 @@ impl SaltApi {
             body.to_string().as_bytes(),
         )?;
         if reply.status != 200 {
-            return Err(format!("salt-api POST /login: {}", reply.describe()).into());
+            return Err(format!("{addr} POST /login: {}", reply.describe()).into());
         }
         let token = reply
             .header("x-auth-token")
-            .ok_or("salt-api POST /login: no X-Auth-Token")?
+            .ok_or_else(|| format!("{addr} POST /login: no X-Auth-Token"))?
             .to_owned();
-        Ok(SaltApi {
-            addr: lab.addr,
-            token,
-        })
+        Ok(SaltApi { addr, token })
     }
 
     fn headers(&self) -> [(&str, &str); 3] {

@@ -23,7 +23,7 @@ pub const POLL_LIMIT: Duration = Duration::from_secs(120);
 pub const SETTLE: Duration = Duration::from_secs(3);
 
 /// The phases `BENCH_PHASES` may name, in the order they run.
-pub const PHASES: [&str; 5] = ["sync", "down", "load", "reads", "async"];
+pub const PHASES: [&str; 6] = ["sync", "down", "load", "surface", "reads", "async"];
 
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -16,6 +16,7 @@ pub fn print(settings: &Settings, startup: &Startup, r: &Results, has_api: bool)
     sync(r, has_api);
     down(r);
     loads(settings, r);
+    surface(settings, r);
     reads(settings, r);
     asyncs(r);
     footprint(&r.footprint, startup);
@@ -83,6 +84,50 @@ fn down(r: &Results) {
 fn loads(settings: &Settings, r: &Results) {
     println!();
     println!("== concurrent sync pings, {} s windows ==", settings.secs);
+    load_header();
+    for (clients, f, p, a) in &r.loads {
+        load_line(format!("floor, {clients} tasks"), f);
+        load_line(format!("projetyd, {clients} clients"), p);
+        if let Some(a) = a {
+            load_line(format!("salt-api, {clients} clients"), a);
+        }
+    }
+    println!(
+        "    true/s: answers with true for the live minion per second; Salt s: CPU seconds of the \
+         master and the minions in the window"
+    );
+}
+
+/// The same lowstate through projetyd's salt-api surface and salt-api.
+fn surface(settings: &Settings, r: &Results) {
+    let Some(s) = &r.surface else {
+        return;
+    };
+    println!();
+    println!("== salt-api's surface: lowstate test.ping to minion-1, sequential (ms) ==");
+    println!(
+        "{:<26} {:>5} {:>9} {:>9} {:>9} {:>9} {:>6} {:>6}",
+        "", "n", "p50", "p90", "p99", "max", "errors", "false"
+    );
+    for (name, series) in [("projetyd", &s.projetyd), ("salt-api", &s.salt_api)] {
+        let st = series.stats();
+        println!(
+            "{name:<26} {:>5} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>6} {:>6}",
+            st.count, st.p50, st.p90, st.p99, st.max, series.errors, series.falses
+        );
+    }
+    println!();
+    println!(
+        "== salt-api's surface: {CONNS} clients, {} s windows ==",
+        settings.secs
+    );
+    load_header();
+    load_line(format!("projetyd, {CONNS} clients"), &s.projetyd_load);
+    load_line(format!("salt-api, {CONNS} clients"), &s.salt_api_load);
+}
+
+/// The column names of [`load_line`].
+fn load_header() {
     println!(
         "{:<24} {:>6} {:>8} {:>6} {:>6} {:>6} {:>8} {:>8} {:>6} {:>7} {:>9}",
         "",
@@ -96,17 +141,6 @@ fn loads(settings: &Settings, r: &Results) {
         "secs",
         "Salt s",
         "calls/Salt-s"
-    );
-    for (clients, f, p, a) in &r.loads {
-        load_line(format!("floor, {clients} tasks"), f);
-        load_line(format!("projetyd, {clients} clients"), p);
-        if let Some(a) = a {
-            load_line(format!("salt-api, {clients} clients"), a);
-        }
-    }
-    println!(
-        "    true/s: answers with true for the live minion per second; Salt s: CPU seconds of the \
-         master and the minions in the window"
     );
 }
 
