@@ -103,7 +103,7 @@ impl Daemon {
             .arg("serve")
             // Without Salt flags a test covers users and tokens only; the
             // Salt end-to-end tests pass --salt-config for a real lab.
-            .args(if self.args.iter().any(|a| a.starts_with("--salt")) {
+            .args(if self.args.iter().any(|a| a.starts_with("--salt-")) {
                 None
             } else {
                 Some("--no-salt")

@@ -21,6 +21,7 @@ mod logs;
 mod master_loss_e2e;
 mod run_e2e;
 mod salt_e2e;
+mod saltapi;
 mod saltapi_e2e;
 mod slow_clients;
 mod store_damage;

@@ -30,16 +30,27 @@ pub(super) async fn lowstates(
     Ok(Answer::ok(json!({ "return": out })))
 }
 
-/// Every lowstate for `user_id`, in order; their answers in one list.
+/// Every lowstate for `user_id`: all checked first (a list with one
+/// lowstate refused runs none of them), then run in order; their answers
+/// in one list.
 async fn execute_all(
     state: &AppState,
     settings: &SaltApiSettings,
     user_id: u64,
     lowstates: Vec<Lowstate>,
 ) -> Result<Vec<Value>, ApiError> {
-    let mut out = Vec::new();
+    let mut checked = Vec::with_capacity(lowstates.len());
     for lowstate in lowstates {
-        out.extend(execute(state, settings, user_id, lowstate).await?);
+        checked.push((user_id, prepare(state, settings, user_id, lowstate).await?));
+    }
+    perform_all(state, checked).await
+}
+
+/// Each checked lowstate, in order, for its user.
+async fn perform_all(state: &AppState, checked: Vec<(u64, Checked)>) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::new();
+    for (user_id, one) in checked {
+        out.extend(perform(state, user_id, one).await?);
     }
     Ok(out)
 }
@@ -52,7 +63,7 @@ pub(super) async fn run(
     req: &SaltReq,
 ) -> Result<Answer, ApiError> {
     let lowstates = req.lowstates()?;
-    let mut out = Vec::new();
+    let mut checked = Vec::with_capacity(lowstates.len());
     for lowstate in lowstates {
         let creds = &lowstate.credentials;
         let user_id = match (&creds.token, &creds.username, &creds.password, &creds.eauth) {
@@ -66,8 +77,9 @@ pub(super) async fn run(
                 ))
             }
         };
-        out.extend(execute(state, settings, user_id, lowstate).await?);
+        checked.push((user_id, prepare(state, settings, user_id, lowstate).await?));
     }
+    let out = perform_all(state, checked).await?;
     Ok(Answer::ok(json!({ "return": out })))
 }
 
@@ -106,14 +118,22 @@ fn enabled(state: &AppState, settings: &SaltApiSettings, client: Client) -> bool
         .is_some_and(|salt| salt.master().netapi_enable_clients.iter().any(|c| c == name))
 }
 
-/// Runs one lowstate for `user_id`; what it yields (several answers for
-/// `local_batch`, one for the others).
-pub(super) async fn execute(
+/// A lowstate that passed every check: its client is enabled, and the
+/// caller may run it (a `local*` one with its target expanded to exact
+/// ids and authorized, a runner or wheel with its function allowed).
+/// Nothing is published before every lowstate of a request is checked.
+enum Checked {
+    Local(Lowstate, JobRequest),
+    Master(Lowstate),
+}
+
+/// The checks of one lowstate for `user_id`, run before any is performed.
+async fn prepare(
     state: &AppState,
     settings: &SaltApiSettings,
     user_id: u64,
     lowstate: Lowstate,
-) -> Result<Vec<Value>, ApiError> {
+) -> Result<Checked, ApiError> {
     let client = lowstate.client;
     if !enabled(state, settings, client) {
         return Err(ApiError::BadRequest(format!(
@@ -131,34 +151,58 @@ pub(super) async fn execute(
         Client::Ssh => Err(ApiError::BadRequest(
             "the ssh client (salt-ssh) is not supported by projetyd".into(),
         )),
-        Client::Local => {
-            let (job, full_return) = local_job(service, user_id, &lowstate).await?;
+        Client::Local | Client::LocalAsync | Client::LocalBatch | Client::LocalSubset => {
+            let job = local_job(service, user_id, &lowstate).await?;
+            // The whole target, before anything runs: a subset is drawn
+            // from a target the caller may run on, not the other way round.
+            service.authorize(&job)?;
+            Ok(Checked::Local(lowstate, job))
+        }
+        Client::Runner | Client::RunnerAsync => {
+            service.check_runner(user_id, &lowstate.fun)?;
+            Ok(Checked::Master(lowstate))
+        }
+        Client::Wheel | Client::WheelAsync => {
+            service.check_wheel(user_id, &lowstate.fun)?;
+            Ok(Checked::Master(lowstate))
+        }
+    }
+}
+
+/// Runs one checked lowstate for `user_id`; what it yields (several
+/// answers for `local_batch`, one for the others).
+async fn perform(state: &AppState, user_id: u64, checked: Checked) -> Result<Vec<Value>, ApiError> {
+    let service = &state.service;
+    let (lowstate, job) = match checked {
+        Checked::Local(lowstate, job) => (lowstate, Some(job)),
+        Checked::Master(lowstate) => (lowstate, None),
+    };
+    let full_return = lowstate.full_return;
+    let client = lowstate.client;
+    match (client, job) {
+        (Client::Local, Some(job)) => {
             let jid = chosen_jid(&lowstate)?;
             let outcome = service.run_under(&job, jid.clone()).await?;
             Ok(vec![Value::Object(returns(outcome, &jid, full_return)?)])
         }
-        Client::LocalAsync => {
-            let (job, _) = local_job(service, user_id, &lowstate).await?;
+        (Client::LocalAsync, Some(job)) => {
             let jid = chosen_jid(&lowstate)?;
             let minions = job.targets.clone();
             service.submit_under(job, Some(jid.clone())).await?;
             Ok(vec![json!({"jid": jid, "minions": minions})])
         }
-        Client::LocalBatch => {
-            let (job, full_return) = local_job(service, user_id, &lowstate).await?;
+        (Client::LocalBatch, Some(job)) => {
             let size = batch_size(lowstate.batch, job.targets.len());
             batch(service.clone(), job, size, full_return).await
         }
-        Client::LocalSubset => {
-            let (mut job, full_return) = local_job(service, user_id, &lowstate).await?;
+        (Client::LocalSubset, Some(mut job)) => {
             let count = lowstate.subset.unwrap_or(1) as usize;
             job.targets = subset(state, &job, count).await?;
             let jid = service::new_jid();
             let outcome = service.run_under(&job, jid.clone()).await?;
             Ok(vec![Value::Object(returns(outcome, &jid, full_return)?)])
         }
-        Client::Runner => {
-            let full_return = lowstate.full_return;
+        (Client::Runner, None) => {
             let timeout = lowstate.timeout.map(Duration::from_secs_f64);
             let ret = service.runner(user_id, master_call(lowstate), timeout).await?;
             let value = crate::salt::json::to_json(&ret.ret);
@@ -175,11 +219,11 @@ pub(super) async fn execute(
                 false => value,
             }])
         }
-        Client::RunnerAsync => {
+        (Client::RunnerAsync, None) => {
             let jid = service.runner_async(user_id, master_call(lowstate)).await?;
             Ok(vec![json!({"tag": format!("salt/run/{jid}"), "jid": jid})])
         }
-        Client::Wheel | Client::WheelAsync => {
+        (Client::Wheel | Client::WheelAsync, None) => {
             let fun = lowstate.fun.clone();
             let ret = service.wheel(user_id, master_call(lowstate)).await?;
             let tag = format!("salt/wheel/{}", ret.jid);
@@ -204,6 +248,11 @@ pub(super) async fn execute(
                 }
             }])
         }
+        // `prepare` pairs every local client with its job and no other;
+        // ssh never gets here.
+        (client, _) => Err(ApiError::Internal(
+            format!("the {} client reached perform unchecked", client.name()).into(),
+        )),
     }
 }
 
@@ -213,7 +262,7 @@ async fn local_job(
     service: &Arc<Service>,
     user_id: u64,
     lowstate: &Lowstate,
-) -> Result<(JobRequest, bool), ApiError> {
+) -> Result<JobRequest, ApiError> {
     let expr = match &lowstate.tgt {
         Some(Value::String(text)) => TargetExpr::One(text.clone()),
         Some(Value::Array(items)) => TargetExpr::List(
@@ -236,7 +285,7 @@ async fn local_job(
     let job = service
         .run_on_target(user_id, &lowstate.tgt_type, expr, call)
         .await?;
-    Ok((job, lowstate.full_return))
+    Ok(job)
 }
 
 /// The lowstate's `jid` (a Salt jid: 20 digits), or a new one.
