@@ -298,3 +298,25 @@ fn a_user_sees_only_what_its_acls_allow() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
+fn shutdown_ends_open_streams_and_the_daemon_exits_cleanly() {
+    let lab = Lab::get();
+    let _lab = lab.shared();
+    let (mut server, token) = lab.daemon(&[]);
+    let mut stream = Stream::open(&server, &token);
+    assert_eq!(stream.next_message().as_deref(), Some("retry: 400"));
+    server.signal("TERM");
+    let start = Instant::now();
+    while stream.next_event().is_some() {
+        assert!(start.elapsed() < PATIENCE, "the stream went on after SIGTERM");
+    }
+    let status = server.wait_exit(PATIENCE);
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(
+        server.log().contains("event stream ended (Shutdown)"),
+        "{}",
+        server.log()
+    );
+}
