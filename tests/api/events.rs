@@ -51,3 +51,15 @@ fn hooks_need_a_token_and_a_clean_path() {
     let get = server.call("GET", "/hook", &[("X-Auth-Token", token.as_bytes())], b"");
     assert_eq!(get.status, 405, "{get:?}");
 }
+
+#[test]
+fn hook_without_auth_lets_anyone_through_to_salt() {
+    let server = Daemon::start(&["--no-salt", "--saltapi-hook-without-auth"]);
+    // Past authentication: without Salt, the fire itself is what fails.
+    let hook = server.call("POST", "/hook/ci/done", &[], b"{}");
+    assert_eq!(hook.status, 503, "{hook:?}");
+    let bad = server.call("POST", "/hook/..", &[], b"{}");
+    assert_eq!(bad.status, 400, "{bad:?}");
+    let events = server.call("GET", "/events", &[], b"");
+    assert_eq!(events.status, 401, "the stream still needs a token: {events:?}");
+}

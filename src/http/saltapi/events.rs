@@ -19,8 +19,8 @@ use crate::http::{ApiError, AppState};
 use crate::salt::events::AllEvents;
 use crate::service::events::visible;
 
-/// How often a stream checks that its token is still valid when no event
-/// comes (it checks before each event as well).
+/// How often a stream checks that its token is still valid when nothing
+/// is written (it checks before each write as well).
 const CHECK_EVERY: Duration = Duration::from_secs(3);
 /// Silence after which a stream sends a comment line.
 const HEARTBEAT: Duration = Duration::from_secs(15);
@@ -104,9 +104,6 @@ async fn write_all(
             }
             event = subscription.events.recv() => {
                 let Some(event) = event else { return End::Cut };
-                if !auth.still_valid(caller) {
-                    return End::TokenInvalid;
-                }
                 // Asked each time: the rights are cached, and an ACL
                 // change applies to open streams at once.
                 let Ok(rights) = state.service.rights(caller.user_id) else { return End::Rights };
@@ -120,6 +117,11 @@ async fn write_all(
             }
             _ = &mut heartbeat => Bytes::from_static(sse::PING),
         };
+        // Nothing is written under a token that is no longer valid (one
+        // store read per write, none for the events this user is not shown).
+        if !auth.still_valid(caller) {
+            return End::TokenInvalid;
+        }
         if let Err(end) = send(state, tx, chunk).await {
             return end;
         }
