@@ -301,12 +301,27 @@ fn a_user_sees_only_what_its_acls_allow() {
 
 #[test]
 #[ignore = "needs a Salt lab (PROJETYD_SALT_LAB); scripts/test.sh runs it"]
-fn shutdown_ends_open_streams_and_the_daemon_exits_cleanly() {
+fn a_quiet_stream_has_heartbeats_and_shutdown_ends_it() {
     let lab = Lab::get();
     let _lab = lab.shared();
     let (mut server, token) = lab.daemon(&[]);
     let mut stream = Stream::open(&server, &token);
     assert_eq!(stream.next_message().as_deref(), Some("retry: 400"));
+    // A quiet stream sends a heartbeat comment (every 15 s of silence);
+    // an event of the lab's own traffic may come first.
+    let start = Instant::now();
+    loop {
+        let message = stream
+            .next_message()
+            .expect("the stream ended before a heartbeat");
+        if message == ": ping" {
+            break;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "no heartbeat; last message {message:?}"
+        );
+    }
     server.signal("TERM");
     let start = Instant::now();
     while stream.next_event().is_some() {
