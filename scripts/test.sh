@@ -64,7 +64,7 @@ e2e() {
   # The e2e tests are #[ignore]d (a plain `cargo test` reports them as
   # ignored); --ignored runs exactly them.
   PROJETYD_SALT_LAB=$dir/lab.env \
-    cargo test --locked --test api -- --ignored --test-threads=2 salt_e2e:: tasks_e2e:: master_loss_e2e:: run_e2e:: access_e2e:: saltapi_e2e::
+    cargo test --locked --test api -- --ignored --test-threads=2 salt_e2e:: tasks_e2e:: master_loss_e2e:: run_e2e:: access_e2e:: saltapi_e2e:: events_e2e::
   local rc=$?
   # Runner and wheel calls of the library (no HTTP), on the same lab.
   PROJETYD_SALT_LAB=$dir/lab.env \

@@ -13,6 +13,7 @@ mod error;
 pub(crate) mod query;
 pub mod route;
 pub mod saltapi;
+pub mod sse;
 pub mod stall;
 pub mod v1;
 

@@ -194,6 +194,12 @@ impl MasterConfig {
     pub fn event_socket(&self) -> PathBuf {
         self.sock_dir.join("master_event_pub.ipc")
     }
+
+    /// Where events are fired: the master's pull socket, which republishes
+    /// them on `event_socket`.
+    pub fn event_pull_socket(&self) -> PathBuf {
+        self.sock_dir.join("master_event_pull.ipc")
+    }
 }
 
 /// A YAML scalar as Python's `str()` would write what Salt loaded.

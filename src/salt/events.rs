@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +19,11 @@ use tokio::sync::mpsc;
 use super::wire::{self, Event, Framing};
 use super::Error;
 use crate::sync::LockAnyway as _;
+
+/// Most events one `subscribe_all` subscriber may have waiting. One that
+/// falls this far behind is cut (its channel closes) rather than let the
+/// reader wait for it or hold an unbounded backlog.
+pub const ALL_BUFFER: usize = 1024;
 
 /// Events for one jid.
 pub type Events = mpsc::UnboundedReceiver<Event>;
@@ -45,6 +50,28 @@ struct Shared {
     /// missed events and must look in the job cache.
     generation: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// The subscribers to every event (`/events` streams), each bounded.
+    all: Mutex<Vec<(u64, mpsc::Sender<Event>)>>,
+    /// How many `all` holds, read without the lock on every event so that
+    /// nobody listening costs nothing (no decoding of unrouted events).
+    all_count: AtomicUsize,
+}
+
+/// Every event on the bus, for as long as it is held; `events` ends
+/// (`recv` gives `None`) when the subscriber fell `ALL_BUFFER` events
+/// behind, or the bus reader stopped.
+pub struct AllEvents {
+    bus: EventBus,
+    id: u64,
+    pub events: mpsc::Receiver<Event>,
+}
+
+impl Drop for AllEvents {
+    fn drop(&mut self) {
+        let mut all = self.bus.shared.all.lock_anyway();
+        all.retain(|(id, _)| *id != self.id);
+        self.bus.shared.all_count.store(all.len(), Ordering::Release);
+    }
 }
 
 /// Removes its subscription (and only its own) when dropped.
@@ -94,6 +121,8 @@ impl EventBus {
                 connected: AtomicBool::new(false),
                 generation: AtomicU64::new(0),
                 last_error: Mutex::new(None),
+                all: Mutex::new(Vec::new()),
+                all_count: AtomicUsize::new(0),
             }),
         };
         background.spawn("event bus", bus.clone().run());
@@ -114,6 +143,36 @@ impl EventBus {
     /// names it.
     pub fn subscribe_runners(&self) -> Subscription {
         self.subscribe(RUNNERS)
+    }
+
+    /// Starts receiving every event, bounded (see [`AllEvents`]).
+    pub fn subscribe_all(&self) -> AllEvents {
+        let (tx, rx) = mpsc::channel(ALL_BUFFER);
+        let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let mut all = self.shared.all.lock_anyway();
+        all.push((id, tx));
+        self.shared.all_count.store(all.len(), Ordering::Release);
+        AllEvents {
+            bus: self.clone(),
+            id,
+            events: rx,
+        }
+    }
+
+    /// Hands `event` to every `subscribe_all` subscriber without waiting:
+    /// one whose buffer is full is dropped from the list, which closes its
+    /// channel, and is told so in the log.
+    fn send_all(&self, event: &Event) {
+        let mut all = self.shared.all.lock_anyway();
+        all.retain(|(id, tx)| match tx.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                log::warn!("event subscriber {id} fell {ALL_BUFFER} events behind; its stream is cut");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        });
+        self.shared.all_count.store(all.len(), Ordering::Release);
     }
 
     /// Starts receiving the events of `jid`.
@@ -211,8 +270,8 @@ impl EventBus {
     }
 
     /// Hands a `salt/job/<jid>/...` or `salt/run/...` event to its
-    /// subscribers, if any;
-    /// everything else on the bus is skipped without decoding its data.
+    /// subscribers, if any, and any event to the `subscribe_all` ones;
+    /// with none of them the event is skipped without decoding its data.
     fn dispatch(&self, frame: &rmpv::Value) {
         let (tag, raw) = match wire::split_frame(frame) {
             Ok(parts) => parts,
@@ -221,13 +280,14 @@ impl EventBus {
                 return;
             }
         };
-        let Some(key) = route(tag) else {
+        let to_all = self.shared.all_count.load(Ordering::Acquire) > 0;
+        let senders: Vec<_> = match route(tag).and_then(|key| self.subscribers().get(key).cloned()) {
+            Some(list) => list.into_iter().map(|(_, tx)| tx).collect(),
+            None => Vec::new(),
+        };
+        if senders.is_empty() && !to_all {
             return;
-        };
-        let senders: Vec<_> = match self.subscribers().get(key) {
-            Some(list) => list.iter().map(|(_, tx)| tx.clone()).collect(),
-            None => return,
-        };
+        }
         match wire::decode(raw) {
             Ok(data) => {
                 let event = Event {
@@ -236,6 +296,9 @@ impl EventBus {
                 };
                 for sender in senders {
                     let _ = sender.send(event.clone());
+                }
+                if to_all {
+                    self.send_all(&event);
                 }
             }
             Err(err) => log::warn!("undecodable data in event {tag}: {err}"),
@@ -246,6 +309,65 @@ impl EventBus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn bus() -> EventBus {
+        EventBus {
+            shared: Arc::new(Shared {
+                path: PathBuf::from("/nonexistent"),
+                subscribers: Mutex::new(HashMap::new()),
+                next_subscriber: AtomicU64::new(0),
+                connected: AtomicBool::new(false),
+                generation: AtomicU64::new(0),
+                last_error: Mutex::new(None),
+                all: Mutex::new(Vec::new()),
+                all_count: AtomicUsize::new(0),
+            }),
+        }
+    }
+
+    fn frame(tag: &str) -> rmpv::Value {
+        let mut body = format!("{tag}\n\n").into_bytes();
+        rmpv::encode::write_value(&mut body, &rmpv::Value::Map(vec![])).unwrap();
+        rmpv::Value::Map(vec![("body".into(), rmpv::Value::Binary(body))])
+    }
+
+    #[test]
+    fn all_subscribers_get_everything_and_a_laggard_is_cut() {
+        let bus = bus();
+        let mut fast = bus.subscribe_all();
+        let mut slow = bus.subscribe_all();
+        assert_eq!(bus.shared.all_count.load(Ordering::Acquire), 2);
+        for i in 0..ALL_BUFFER + 1 {
+            bus.dispatch(&frame(&format!("custom/{i}")));
+            if i % 100 == 0 {
+                while fast.events.try_recv().is_ok() {}
+            }
+        }
+        assert_eq!(
+            bus.shared.all_count.load(Ordering::Acquire),
+            1,
+            "the slow one is cut"
+        );
+        let mut got = 0;
+        while slow.events.try_recv().is_ok() {
+            got += 1;
+        }
+        assert_eq!(
+            got, ALL_BUFFER,
+            "what was buffered is kept, then the channel ends"
+        );
+        assert!(matches!(
+            slow.events.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
+        let mut last = None;
+        while let Ok(event) = fast.events.try_recv() {
+            last = Some(event.tag);
+        }
+        assert_eq!(last, Some(format!("custom/{ALL_BUFFER}")));
+        drop(fast);
+        assert_eq!(bus.shared.all_count.load(Ordering::Acquire), 0);
+    }
 
     #[test]
     fn events_are_routed_by_jid_or_to_the_runner_subscribers() {

@@ -6,7 +6,7 @@
 mod cache;
 mod calls;
 pub mod config;
-mod events;
+pub mod events;
 mod functions;
 pub mod grains;
 pub mod job;
@@ -167,6 +167,9 @@ pub struct Salt {
     functions: functions::FunctionCache,
 }
 
+/// Longest a fired event may take to be written to the pull socket.
+const FIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often the master is pinged for `/healthz` and fast 503s.
 const HEALTH_EVERY: Duration = Duration::from_secs(2);
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -219,6 +222,37 @@ impl Salt {
 
     pub fn master(&self) -> &MasterConfig {
         &self.config
+    }
+
+    /// Every event on the bus, as it comes (see [`events::AllEvents`]).
+    pub fn subscribe_all(&self) -> events::AllEvents {
+        self.events.subscribe_all()
+    }
+
+    /// Fires `data` under `tag` on the master's event bus, through its pull
+    /// socket (one connection per event; the master never answers). Fails
+    /// with `Down` when the socket is missing or refuses, `Timeout` when it
+    /// does not take the event within `FIRE_TIMEOUT`.
+    pub async fn fire_event(&self, tag: &str, data: &Value) -> Result<(), Error> {
+        use tokio::io::AsyncWriteExt as _;
+        let frame = wire::event_frame(tag, data)?;
+        let path = self.config.event_pull_socket();
+        let send = async {
+            let mut stream = tokio::net::UnixStream::connect(&path)
+                .await
+                .map_err(|err| Error::Down(format!("cannot connect to {}: {err}", path.display())))?;
+            stream
+                .write_all(&frame)
+                .await
+                .map_err(|err| Error::Io(format!("cannot write to {}: {err}", path.display())))?;
+            stream
+                .shutdown()
+                .await
+                .map_err(|err| Error::Io(format!("cannot close {}: {err}", path.display())))
+        };
+        tokio::time::timeout(FIRE_TIMEOUT, send)
+            .await
+            .map_err(|_| Error::Timeout)?
     }
 
     /// `Ok` when the request server answered the last check and the event

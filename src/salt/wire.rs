@@ -277,6 +277,36 @@ pub fn split_frame(frame: &Value) -> Result<(&str, &[u8]), Error> {
     Ok((tag, &body[split + 2..]))
 }
 
+/// One event as the master's pull socket (`master_event_pull.ipc`) takes
+/// it, in every supported Salt (3006.29, 3007.16, 3008.4): a 4-byte
+/// big-endian length, then msgpack `{"head": {}, "body": <bin>}` whose
+/// body is `<tag>\n\n` + msgpack(data) (bin type for bytes, as Salt's
+/// `use_bin_type=True`). The same frame [`Framing::Prefixed`] reads.
+pub fn event_frame(tag: &str, data: &Value) -> Result<Vec<u8>, Error> {
+    if tag.is_empty() || tag.contains("\n\n") {
+        return Err(Error::Protocol(format!("{tag:?} cannot be an event tag")));
+    }
+    let mut body = Vec::with_capacity(tag.len() + 64);
+    body.extend_from_slice(tag.as_bytes());
+    body.extend_from_slice(b"\n\n");
+    rmpv::encode::write_value(&mut body, data)
+        .map_err(|err| Error::Protocol(format!("cannot encode an event: {err}")))?;
+    let outer = Value::Map(vec![
+        ("head".into(), Value::Map(Vec::new())),
+        ("body".into(), Value::Binary(body)),
+    ]);
+    let mut payload = Vec::new();
+    rmpv::encode::write_value(&mut payload, &outer)
+        .map_err(|err| Error::Protocol(format!("cannot encode an event: {err}")))?;
+    if payload.len() > MAX_FRAME {
+        return Err(Error::Protocol(format!("an event of {} bytes", payload.len())));
+    }
+    let mut out = Vec::with_capacity(4 + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
 /// Last jid handed out, as microseconds since the epoch: jids stay unique
 /// and increasing even when two are made in the same microsecond.
 static LAST_JID_MICROS: AtomicU64 = AtomicU64::new(0);
@@ -396,6 +426,28 @@ mod tests {
         let mut huge = u32::MAX.to_be_bytes().to_vec();
         assert!(Framing::Prefixed.take(&mut huge).is_err());
         assert!(Framing::detect(0x01).is_err());
+    }
+
+    #[test]
+    fn fired_events_read_back_as_the_bus_reads_them() {
+        let data = Value::Map(vec![
+            ("_stamp".into(), "2026-12-03T14:00:00.123456".into()),
+            ("post".into(), Value::Map(vec![("a".into(), Value::from(1))])),
+        ]);
+        let bytes = event_frame("salt/netapi/hook/e2e/ping", &data).unwrap();
+        assert_eq!(Framing::detect(bytes[0]).unwrap(), Framing::Prefixed);
+        let mut buf = bytes.clone();
+        let outer = Framing::Prefixed.take(&mut buf).unwrap().unwrap();
+        assert!(buf.is_empty());
+        assert!(
+            matches!(get(&outer, "body"), Some(Value::Binary(_))),
+            "body is bin"
+        );
+        let (tag, raw) = split_frame(&outer).unwrap();
+        assert_eq!(tag, "salt/netapi/hook/e2e/ping");
+        assert_eq!(decode(raw).unwrap(), data);
+        assert!(event_frame("", &data).is_err());
+        assert!(event_frame("a\n\nb", &data).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 mod authority;
 mod error;
+pub mod events;
 mod executor;
 mod functions;
 mod master;

@@ -15,6 +15,8 @@ mod admin;
 mod concurrency;
 mod disk_full;
 mod errors;
+mod events;
+mod events_e2e;
 mod hostile;
 mod lifecycle;
 mod logs;

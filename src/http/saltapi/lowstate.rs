@@ -164,17 +164,7 @@ pub struct Lowstate {
 /// Reads a body into raw lowstate objects, as rest_cherrypy does: a
 /// mapping becomes a list of one; an empty body is no lowstate.
 pub fn read(format: Option<Format>, body: &[u8]) -> Result<Vec<Map<String, Value>>, BodyError> {
-    if body.is_empty() {
-        return Ok(Vec::new());
-    }
-    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
-    let data = match format.unwrap_or(Format::Form) {
-        Format::Json => serde_json::from_str(text).map_err(|_| bad("Invalid JSON document"))?,
-        Format::Text => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
-        Format::Yaml => yaml_document(text).ok_or_else(|| bad("Invalid YAML document"))?,
-        Format::Form => Value::Object(form(text)),
-    };
-    let items = match data {
+    let items = match parse(format, body)? {
         Value::Object(map) => vec![map],
         Value::Array(items) => {
             if items.len() > MAX_LOWSTATES {
@@ -196,6 +186,21 @@ pub fn read(format: Option<Format>, body: &[u8]) -> Result<Vec<Map<String, Value
         _ => return Err(bad("the body must be a lowstate mapping or a list of them")),
     };
     Ok(items)
+}
+
+/// A body as rest_cherrypy unserializes it, whatever its shape: `Null`
+/// when empty (what `/hook` fires as its `post`).
+pub fn parse(format: Option<Format>, body: &[u8]) -> Result<Value, BodyError> {
+    if body.is_empty() {
+        return Ok(Value::Null);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| bad("the body is not UTF-8"))?;
+    Ok(match format.unwrap_or(Format::Form) {
+        Format::Json => serde_json::from_str(text).map_err(|_| bad("Invalid JSON document"))?,
+        Format::Text => serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned())),
+        Format::Yaml => yaml_document(text).ok_or_else(|| bad("Invalid YAML document"))?,
+        Format::Form => Value::Object(form(text)),
+    })
 }
 
 /// A form body: keys repeated into lists; `arg` (always a list) and
@@ -230,7 +235,7 @@ fn form(text: &str) -> Map<String, Value> {
 /// gives them to salt-api: split on `&` only, `+` is a space, `%XX` a
 /// byte, a malformed escape kept as written, pairs without `=` or with an
 /// empty value left out.
-fn pairs(text: &str) -> Vec<(String, String)> {
+pub(crate) fn pairs(text: &str) -> Vec<(String, String)> {
     text.split('&')
         .filter_map(|pair| pair.split_once('='))
         .filter(|(_, v)| !v.is_empty())

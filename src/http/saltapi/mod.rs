@@ -9,6 +9,7 @@
 //! - `login`: `/login`, `/logout`, `/token`;
 //! - `clients`: running one lowstate (`local`, `runner`, `wheel`...);
 //! - `resources`: `/`, `/minions`, `/jobs`, `/keys`, `/stats`;
+//! - `events`: `/events` (Server-Sent Events) and `/hook`;
 //! - `files`: the hosted web UI (`app`, `static`).
 //!
 //! Its paths are at the root (`/`, `/login`, `/run`...), beside the v1.0
@@ -18,6 +19,7 @@
 //! read the status).
 
 mod clients;
+mod events;
 mod files;
 pub mod format;
 mod login;
@@ -338,6 +340,9 @@ async fn answer(
     }
     let output = match format::negotiate(accept) {
         Ok(output) => output,
+        // An event stream is `text/event-stream` whatever is asked (an
+        // EventSource asks for just that); its errors are JSON.
+        Err(_) if parts.uri.path().trim_end_matches('/') == "/events" => Output::Json,
         Err(err) => {
             let err = match err.status {
                 406 => ApiError::NotAcceptable(err.message),
@@ -411,11 +416,8 @@ async fn dispatch(
         Call::Jobs(jid) => resources::jobs(state, req, jid.as_deref()).await?.into(),
         Call::Keys(id) => resources::keys(state, req, id.as_deref()).await?.into(),
         Call::Stats => resources::stats(state).into(),
-        Call::Events | Call::Hook(_) => {
-            return Err(ApiError::NotImplemented(
-                "this endpoint is not served yet by this projetyd".into(),
-            ))
-        }
+        Call::Events => events::events(state, settings, req)?,
+        Call::Hook(path) => events::hook(state, req, path).await?.into(),
         Call::App => Handled::Raw(files::app(settings).await),
         Call::Static(rest) => Handled::Raw(files::serve_static(settings, rest).await),
         Call::Preflight => Handled::Raw(preflight(settings, &req.parts.headers)),
