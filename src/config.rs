@@ -62,6 +62,9 @@ pub struct Config {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the
     /// client (for login throttling and the access log); none by default.
     pub trusted_proxies: Vec<crate::net::Net>,
+    /// Origins whose cross-origin calls of the v1.0 API are answered with
+    /// CORS headers (`*`: any); none by default (docs/api.md, CORS).
+    pub cors_origins: Vec<String>,
     /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
     /// users and tokens only, Salt endpoints answer 503).
     pub salt: Option<SaltSettings>,
@@ -186,6 +189,7 @@ impl Config {
             max_wait: Duration::from_secs(60),
             public_url: None,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
             salt: Some(SaltSettings::new()),
             saltapi: Some(SaltApiSettings::new()),
         }

@@ -82,6 +82,7 @@ fn overlay(mut over: Serve, under: Serve) -> Serve {
         (&mut over.saltapi_eauth, under.saltapi_eauth),
         (&mut over.saltapi_client, under.saltapi_client),
         (&mut over.saltapi_cors_origin, under.saltapi_cors_origin),
+        (&mut over.cors_origin, under.cors_origin),
     ] {
         if over.is_empty() {
             *over = under;
@@ -125,6 +126,7 @@ fn defaults() -> Serve {
         max_wait: secs(config.max_wait),
         public_url: None,
         trusted_proxy: Vec::new(),
+        cors_origin: config.cors_origins,
         no_salt: false,
         salt_config: Some(salt.master_config),
         salt_key_file: None,
@@ -214,6 +216,7 @@ mod tests {
             max_wait: Some(12),
             public_url: Some("https://salt.example.org".into()),
             trusted_proxy: vec!["10.0.0.1".parse().unwrap(), "10.1.0.0/16".parse().unwrap()],
+            cors_origin: vec!["https://ui.example.org".into(), "*".into()],
             no_salt: true,
             salt_config: Some("/lab/master".into()),
             salt_key_file: Some("/lab/key".into()),

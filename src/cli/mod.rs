@@ -116,6 +116,10 @@ pub struct Serve {
     #[argh(option)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trusted_proxy: Vec<crate::net::Net>,
+    /// an origin (e.g. https://ui.example.org, or `*` for any) allowed to call the v1.0 API from a browser; repeat for several
+    #[argh(option)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cors_origin: Vec<String>,
     /// run without a Salt master: users and tokens only
     #[argh(switch)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -495,6 +499,7 @@ pub fn config_from(flags: Serve) -> Config {
     }
     config.public_url = flags.public_url;
     config.trusted_proxies = flags.trusted_proxy;
+    config.cors_origins = flags.cors_origin;
     config.salt = (!flags.no_salt).then(|| {
         let mut salt = SaltSettings::new();
         if let Some(v) = flags.salt_config {

@@ -9,6 +9,7 @@
 
 pub mod body;
 pub mod client;
+pub mod cors;
 mod error;
 pub(crate) mod query;
 pub mod route;
@@ -126,6 +127,12 @@ pub async fn handle(state: AppState, peer: SocketAddr, req: Request<Incoming>) -
 /// (`-` when none did).
 async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> (&'static str, Reply) {
     let (parts, body) = req.into_parts();
+    let preflight = state.surfaces.v1 && cors::is_preflight(&parts.method, &parts.headers);
+    if let (true, Some((pattern, _))) = (preflight, route::resource(v1::TABLE, parts.uri.path())) {
+        let allow = route::allow(v1::TABLE, pattern);
+        let reply = cors::preflight(&state.config.cors_origins, &parts.headers, &allow);
+        return ("cors.preflight", unread_body(&parts, reply));
+    }
     // 404 first, then a bad Host (400), then 405: all before the body.
     let found = match state.surfaces.v1 {
         true => route::find(v1::TABLE, &parts.method, parts.uri.path()),
@@ -151,10 +158,17 @@ async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> 
         }),
         (route::Found::Endpoint(endpoint, params), None) => Ok((endpoint, params)),
     };
+    let origins = &state.config.cors_origins;
     let (endpoint, params) = match refused {
         Ok(found) => found,
-        Err(err) => return ("-", unread_body(&parts, err.into_response())),
+        Err(err) => {
+            let mut reply = unread_body(&parts, err.into_response());
+            cors::decorate(origins, parts.headers.get(hyper::header::ORIGIN), &mut reply);
+            return ("-", reply);
+        }
     };
+    // Kept for the answer's CORS headers (the request's go with its parts).
+    let origin = parts.headers.get(hyper::header::ORIGIN).cloned();
     let answer = async {
         // Authenticate before the body is read: an unauthenticated
         // `Expect: 100-continue` gets its 401 without `100 Continue`, and
@@ -179,7 +193,8 @@ async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> 
         };
         v1::dispatch(state, endpoint.call, &req).await
     };
-    let reply = answer.await.unwrap_or_else(ApiError::into_response);
+    let mut reply = answer.await.unwrap_or_else(ApiError::into_response);
+    cors::decorate(origins, origin.as_ref(), &mut reply);
     (endpoint.name, reply)
 }
 

@@ -13,6 +13,7 @@ mod access;
 mod access_e2e;
 mod admin;
 mod concurrency;
+mod cors;
 mod disk_full;
 mod errors;
 mod events;
