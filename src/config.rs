@@ -65,12 +65,23 @@ pub struct Config {
     /// Origins whose cross-origin calls of the v1.0 API are answered with
     /// CORS headers (`*`: any); none by default (docs/api.md, CORS).
     pub cors_origins: Vec<String>,
+    /// Addresses that may read `GET /metrics` without a token (loopback by
+    /// default); anyone else needs an admin's token.
+    pub metrics_from: Vec<crate::net::Net>,
     /// How to reach the Salt master; `None` runs without Salt (`--no-salt`:
     /// users and tokens only, Salt endpoints answer 503).
     pub salt: Option<SaltSettings>,
     /// salt-api's surface (rest_cherrypy's paths at the root); `None` with
     /// `--no-saltapi`.
     pub saltapi: Option<SaltApiSettings>,
+}
+
+/// Who reads `/metrics` without a token unless configured: loopback.
+pub fn default_metrics_from() -> Vec<crate::net::Net> {
+    ["127.0.0.0/8", "::1"]
+        .iter()
+        .filter_map(|net| net.parse().ok())
+        .collect()
 }
 
 /// The salt-api surface's settings (docs/saltapi.md).
@@ -190,6 +201,7 @@ impl Config {
             public_url: None,
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
+            metrics_from: default_metrics_from(),
             salt: Some(SaltSettings::new()),
             saltapi: Some(SaltApiSettings::new()),
         }

@@ -38,6 +38,7 @@ pub mod config;
 pub mod fuzzing;
 pub mod http;
 pub mod memory;
+pub mod metrics;
 pub mod net;
 pub mod pool;
 pub mod salt;

@@ -207,6 +207,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         salt,
         started: Instant::now(),
         local: addr,
+        metrics: Arc::new(crate::metrics::Metrics::new()),
         surfaces: http::Surfaces {
             v1: true,
             saltapi: config.saltapi.as_ref().is_some_and(|api| api.listen.is_none()),
@@ -329,6 +330,9 @@ pub async fn run(
             );
             continue;
         };
+        // Counted from here: the connection's task ends it.
+        let open = state.metrics.connections.clone();
+        open.inc();
         let state = state.clone();
         let header_timeout = state.config.header_timeout;
         let send_timeout = state.config.send_timeout;
@@ -348,6 +352,7 @@ pub async fn run(
             if let Err(err) = conn.await {
                 log::debug!("connection from {peer} ended: {err}");
             }
+            open.dec();
             drop(slot);
             drop(permit);
             closed.record();

@@ -91,6 +91,9 @@ fn overlay(mut over: Serve, under: Serve) -> Serve {
     if over.trusted_proxy.is_empty() {
         over.trusted_proxy = under.trusted_proxy;
     }
+    if over.metrics_from.is_empty() {
+        over.metrics_from = under.metrics_from;
+    }
     // A switch can only turn it on: `no-salt = true` in the file holds.
     over.no_salt |= under.no_salt;
     over.no_saltapi |= under.no_saltapi;
@@ -127,6 +130,7 @@ fn defaults() -> Serve {
         public_url: None,
         trusted_proxy: Vec::new(),
         cors_origin: config.cors_origins,
+        metrics_from: config.metrics_from,
         no_salt: false,
         salt_config: Some(salt.master_config),
         salt_key_file: None,
@@ -217,6 +221,7 @@ mod tests {
             public_url: Some("https://salt.example.org".into()),
             trusted_proxy: vec!["10.0.0.1".parse().unwrap(), "10.1.0.0/16".parse().unwrap()],
             cors_origin: vec!["https://ui.example.org".into(), "*".into()],
+            metrics_from: vec!["192.0.2.0/24".parse().unwrap()],
             no_salt: true,
             salt_config: Some("/lab/master".into()),
             salt_key_file: Some("/lab/key".into()),

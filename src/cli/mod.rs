@@ -120,6 +120,10 @@ pub struct Serve {
     #[argh(option)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cors_origin: Vec<String>,
+    /// an address (ADDR or ADDR/PREFIX) that may read /metrics without a token (default: loopback); repeat for several; others need an admin's token
+    #[argh(option)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics_from: Vec<crate::net::Net>,
     /// run without a Salt master: users and tokens only
     #[argh(switch)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -500,6 +504,9 @@ pub fn config_from(flags: Serve) -> Config {
     config.public_url = flags.public_url;
     config.trusted_proxies = flags.trusted_proxy;
     config.cors_origins = flags.cors_origin;
+    if !flags.metrics_from.is_empty() {
+        config.metrics_from = flags.metrics_from;
+    }
     config.salt = (!flags.no_salt).then(|| {
         let mut salt = SaltSettings::new();
         if let Some(v) = flags.salt_config {

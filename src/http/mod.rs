@@ -58,6 +58,8 @@ pub struct AppState {
     pub local: SocketAddr,
     /// Which surfaces this listener serves.
     pub surfaces: Surfaces,
+    /// What `GET /metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The API surfaces a listener serves: both on the main one (unless
@@ -114,11 +116,13 @@ pub async fn handle(state: AppState, peer: SocketAddr, req: Request<Incoming>) -
     // (about 2.7 KiB). Boxed here, an idle connection holds a pointer and
     // the route's state exists only while a request is served.
     let (name, response) = Box::pin(respond(&state, peer, req)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    state.metrics.answered(name, response.status().as_u16(), seconds);
     log::info!(
         target: "projetyd::access",
         "{peer} {method} {path} {} {:.1}ms {name}",
         response.status().as_u16(),
-        started.elapsed().as_secs_f64() * 1000.0
+        seconds * 1000.0
     );
     Ok(response)
 }

@@ -196,6 +196,18 @@ impl TaskPool {
         }
     }
 
+    /// Tasks waiting in the queue, and running in this process now.
+    pub fn load(&self) -> (usize, usize) {
+        let queued = self.queue.max_capacity() - self.queue.capacity();
+        let running = self
+            .claims
+            .lock_anyway()
+            .values()
+            .filter(|claim| matches!(claim, Claim::Running(_)))
+            .count();
+        (queued, running)
+    }
+
     /// Records `task` (durably) and queues it; returns its id.
     pub async fn submit(&self, mut task: Task) -> Result<[u8; 16], SubmitError> {
         if !self.accepting.load(Ordering::Acquire) {

@@ -155,6 +155,11 @@ impl Service {
         }
     }
 
+    /// Tasks waiting in the queue, and running now.
+    pub fn task_load(&self) -> (usize, usize) {
+        self.pool.load()
+    }
+
     /// What `user_id` may do (see [`Authority`]).
     pub fn rights(&self, user_id: u64) -> Result<Arc<Rights>, Error> {
         self.authority.rights(user_id)

@@ -208,6 +208,8 @@ macro_rules! forward {
 }
 
 forward! {
+    /// The database's size on disk, in bytes (for `/metrics`).
+    fn size_on_disk(&self) -> u64;
     /// Creates a user with the next free id; `AlreadyExists` if the
     /// nickname is taken.
     fn create_user(&self, nickname: &str, password: PasswordHash, now: u64) -> (u64, User);

@@ -22,6 +22,7 @@ mod hostile;
 mod lifecycle;
 mod logs;
 mod master_loss_e2e;
+mod metrics;
 mod run_e2e;
 mod salt_e2e;
 mod saltapi;

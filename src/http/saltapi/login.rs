@@ -56,7 +56,9 @@ pub(super) async fn check(
         log::info!("salt-api login refused: eauth {eauth:?} is not one of saltapi-eauth");
         return Err(refused());
     }
-    match state.auth.login_password(username, password, req.peer.ip()).await {
+    let outcome = state.auth.login_password(username, password, req.peer.ip()).await;
+    state.metrics.login(&outcome);
+    match outcome {
         Ok(id) => Ok(id),
         Err(crate::auth::Error::Unauthenticated(_)) => Err(refused()),
         Err(err) => Err(err.into()),

@@ -15,6 +15,7 @@ mod functions;
 mod health;
 mod history;
 mod keys;
+mod metrics;
 mod minions;
 pub(crate) mod outcome;
 pub(crate) mod ping;
@@ -33,6 +34,7 @@ use super::{ApiError, AppState, Req};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
     Health,
+    Metrics,
     Login,
     Logout,
     UserList,
@@ -89,6 +91,8 @@ use Access::{Open, Token};
 /// with the methods listed here (`HEAD` wherever `GET` is).
 pub static TABLE: &[Endpoint<Call>] = &[
     endpoint(Method::GET, "/healthz", Open, "health", Call::Health),
+    // Checks the address, or an admin's token, itself (v1/metrics.rs).
+    endpoint(Method::GET, "/metrics", Open, "metrics", Call::Metrics),
     // The login reads Basic credentials itself; the logout takes a token.
     endpoint(
         Method::POST,
@@ -315,6 +319,7 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
     let second = req.params.get(1);
     match call {
         Call::Health => health::get(state),
+        Call::Metrics => metrics::get(state, req).await,
         Call::Login => tokens::create(state, req).await,
         Call::Logout => tokens::delete(state, req).await,
         Call::UserList => users::list(state, req),
