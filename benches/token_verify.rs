@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .0)
         })
         .collect::<Result<Vec<u64>, projetyd::store::Error>>()?;
-    let auth = Auth::new(store.clone(), throttle::Policy::default(), 1);
+    let auth = Auth::new(store.clone(), throttle::Policy::default(), 1, Default::default());
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

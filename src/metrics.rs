@@ -34,13 +34,28 @@ pub struct LoginLabel {
     pub result: &'static str,
 }
 
+/// Password logins by result; [`crate::auth::Auth`] counts into it.
+pub type Logins = Family<LoginLabel, Counter>;
+
+/// Counts one password login by how it ended; errors that are not the
+/// caller's (the database) are not logins and are not counted.
+pub fn count_login<T>(logins: &Logins, outcome: &Result<T, crate::auth::Error>) {
+    let result = match outcome {
+        Ok(_) => "ok",
+        Err(crate::auth::Error::Unauthenticated(_)) => "refused",
+        Err(crate::auth::Error::Throttled { .. }) => "throttled",
+        Err(_) => return,
+    };
+    logins.get_or_create(&LoginLabel { result }).inc();
+}
+
 /// The daemon's metrics; shared as `Arc<Metrics>`.
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<Answered, Counter>,
     pub latency: Family<EndpointLabel, Histogram>,
     pub connections: Gauge,
-    pub logins: Family<LoginLabel, Counter>,
+    pub logins: Logins,
     /// Tasks waiting for a worker, and running, read at each scrape.
     pub tasks_queued: Gauge,
     pub tasks_running: Gauge,
@@ -75,7 +90,7 @@ impl Metrics {
             "HTTP connections open now",
             connections.clone(),
         );
-        let logins = Family::<LoginLabel, Counter>::default();
+        let logins = Logins::default();
         registry.register(
             "logins",
             "Password logins, by result (ok, refused, throttled)",
@@ -111,18 +126,6 @@ impl Metrics {
             .observe(seconds);
     }
 
-    /// Counts one password login by how it ended; errors that are not
-    /// the caller's (the database) are not logins and are not counted.
-    pub fn login<T>(&self, outcome: &Result<T, crate::auth::Error>) {
-        let result = match outcome {
-            Ok(_) => "ok",
-            Err(crate::auth::Error::Unauthenticated(_)) => "refused",
-            Err(crate::auth::Error::Throttled { .. }) => "throttled",
-            Err(_) => return,
-        };
-        self.logins.get_or_create(&LoginLabel { result }).inc();
-    }
-
     /// The page, in Prometheus's text format (OpenMetrics 1.0.0).
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -147,10 +150,13 @@ mod tests {
         let metrics = Metrics::new();
         metrics.answered("users.get", 200, 0.002);
         metrics.answered("users.get", 404, 0.001);
-        metrics.login::<()>(&Err(crate::auth::Error::Throttled {
-            retry_after: std::time::Duration::from_secs(1),
-        }));
-        metrics.login(&Ok(()));
+        count_login::<()>(
+            &metrics.logins,
+            &Err(crate::auth::Error::Throttled {
+                retry_after: std::time::Duration::from_secs(1),
+            }),
+        );
+        count_login(&metrics.logins, &Ok(()));
         let page = metrics.render();
         assert!(page.contains("# TYPE projetyd_http_requests counter"), "{page}");
         assert!(

@@ -198,16 +198,22 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         max_timeout,
     ));
     let shutdown = Shutdown::default();
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let state = AppState {
         service,
         shutdown: shutdown.clone(),
-        auth: Auth::new(store.clone(), config.throttle.clone(), config.hashing_threads),
+        auth: Auth::new(
+            store.clone(),
+            config.throttle.clone(),
+            config.hashing_threads,
+            metrics.logins.clone(),
+        ),
         config: config.clone(),
         store: store.clone(),
         salt,
         started: Instant::now(),
         local: addr,
-        metrics: Arc::new(crate::metrics::Metrics::new()),
+        metrics: metrics.clone(),
         surfaces: http::Surfaces {
             v1: true,
             saltapi: config.saltapi.as_ref().is_some_and(|api| api.listen.is_none()),

@@ -104,14 +104,24 @@ pub struct Auth {
     /// guessing flood spread over many addresses (each of which holds a
     /// place in `hashing`'s FIFO queue).
     known_hashing: Semaphore,
+    /// Password logins by how they ended, for `/metrics`.
+    logins: crate::metrics::Logins,
     /// One permit per client address with attempts in flight: its
     /// attempts are hashed one at a time (fairness across addresses).
     lanes: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
 }
 
 impl Auth {
-    pub fn new(store: Store, policy: throttle::Policy, hashing_threads: usize) -> Arc<Auth> {
+    /// `logins` counts each password login by its result (one of
+    /// [`crate::metrics::Metrics`]'s families, or a family of its own).
+    pub fn new(
+        store: Store,
+        policy: throttle::Policy,
+        hashing_threads: usize,
+        logins: crate::metrics::Logins,
+    ) -> Arc<Auth> {
         Arc::new(Auth {
+            logins,
             store,
             throttle: throttle::Throttle::new(policy),
             last_seen: Mutex::new(HashMap::new()),
@@ -209,7 +219,14 @@ impl Auth {
         self.login_with(basic, addr).await
     }
 
+    /// Checks one login and counts it by its result.
     async fn login_with(&self, basic: header::Basic, addr: IpAddr) -> Result<u64, Error> {
+        let outcome = self.check_login(basic, addr).await;
+        crate::metrics::count_login(&self.logins, &outcome);
+        outcome
+    }
+
+    async fn check_login(&self, basic: header::Basic, addr: IpAddr) -> Result<u64, Error> {
         let attempt = self
             .throttle
             .begin(&basic.user, addr, Instant::now())
@@ -387,7 +404,10 @@ mod tests {
         let (id, _) = store
             .create_user("alice", password::hash(password, 1_000).unwrap(), 1)
             .unwrap();
-        (Auth::new(store, throttle::Policy::default(), 1), id)
+        (
+            Auth::new(store, throttle::Policy::default(), 1, Default::default()),
+            id,
+        )
     }
 
     fn basic(user: &str, pw: &str) -> Vec<u8> {

@@ -162,17 +162,17 @@ async fn respond(state: &AppState, peer: SocketAddr, req: Request<Incoming>) -> 
         }),
         (route::Found::Endpoint(endpoint, params), None) => Ok((endpoint, params)),
     };
+    // Kept for the answer's CORS headers (the request's go with its parts).
+    let origin = parts.headers.get(hyper::header::ORIGIN).cloned();
     let origins = &state.config.cors_origins;
     let (endpoint, params) = match refused {
         Ok(found) => found,
         Err(err) => {
             let mut reply = unread_body(&parts, err.into_response());
-            cors::decorate(origins, parts.headers.get(hyper::header::ORIGIN), &mut reply);
+            cors::decorate(origins, origin.as_ref(), &mut reply);
             return ("-", reply);
         }
     };
-    // Kept for the answer's CORS headers (the request's go with its parts).
-    let origin = parts.headers.get(hyper::header::ORIGIN).cloned();
     let answer = async {
         // Authenticate before the body is read: an unauthenticated
         // `Expect: 100-continue` gets its 401 without `100 Continue`, and

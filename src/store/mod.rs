@@ -177,9 +177,7 @@ impl Trees {
     pub fn size_on_disk(&self) -> Result<u64, Error> {
         Ok(self.db.size_on_disk()?)
     }
-}
 
-impl Trees {
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
         // The guarded value is `()`: a panic elsewhere cannot leave it torn.
         self.writes.lock_anyway()

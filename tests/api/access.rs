@@ -7,20 +7,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{bearer, Daemon, Response};
-
-/// A daemon with `alice` (admin, made so on the command line as api.md
-/// says) and `bob` (no role): the server and their tokens.
-fn admin_and_bob() -> (Daemon, String, String) {
-    let server = Daemon::start(&[]);
-    let alice = server.adduser("alice");
-    let bob = server.adduser("bob");
-    let out = server.admin("createrole", &["alice", "admin"]);
-    assert!(out.status.success(), "{out:?}");
-    let alice = server.token("alice", &alice);
-    let bob = server.token("bob", &bob);
-    (server, alice, bob)
-}
+use crate::common::{admin_and_bob, bearer, Daemon, Response};
 
 fn call(server: &Daemon, method: &str, path: &str, token: &str, body: &Value) -> Response {
     let auth = bearer(token);
@@ -39,7 +26,7 @@ fn keys(value: &Value) -> Vec<&str> {
 
 #[test]
 fn an_admin_manages_roles_others_read_their_own() {
-    let (server, alice, bob) = admin_and_bob();
+    let (server, alice, bob) = admin_and_bob(&[]);
     let get = |path: &str, token: &str| call(&server, "GET", path, token, &Value::Null);
     let mine = get("/api/v1.0/users/1/roles", &alice);
     assert_eq!(mine.status, 200, "{mine:?}");
@@ -126,7 +113,7 @@ fn an_admin_manages_roles_others_read_their_own() {
 
 #[test]
 fn an_admin_manages_acls_others_read_their_own() {
-    let (server, alice, bob) = admin_and_bob();
+    let (server, alice, bob) = admin_and_bob(&[]);
     let get = |path: &str, token: &str| call(&server, "GET", path, token, &Value::Null);
     // bob's default ACL, seen by bob and by alice.
     for token in [&bob, &alice] {
@@ -196,7 +183,7 @@ fn an_admin_manages_acls_others_read_their_own() {
 
 #[test]
 fn an_admin_creates_resets_and_deletes_users() {
-    let (server, alice, bob) = admin_and_bob();
+    let (server, alice, bob) = admin_and_bob(&[]);
     let made = call(
         &server,
         "POST",
@@ -296,7 +283,7 @@ fn an_admin_creates_resets_and_deletes_users() {
 
 #[test]
 fn bodies_are_strict_and_name_what_is_wrong() {
-    let (server, alice, _) = admin_and_bob();
+    let (server, alice, _) = admin_and_bob(&[]);
     let auth = bearer(&alice);
     let headers = [("Authorization", auth.as_bytes())];
     for (method, path, body, needle) in [

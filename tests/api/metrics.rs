@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::common::{Daemon, Response};
+use crate::common::{admin_and_bob, Daemon, Response};
 
 fn metrics(server: &Daemon, token: Option<&str>) -> Response {
     server.get("/metrics", token)
@@ -99,13 +99,7 @@ fn the_page_counts_requests_logins_connections_and_the_store() {
 fn an_address_not_listed_needs_an_admins_token() {
     // Loopback is not listed here: the test's requests stand for a remote
     // scraper's.
-    let server = Daemon::start(&["--metrics-from", "192.0.2.0/24"]);
-    let alice = server.adduser("alice");
-    let bob = server.adduser("bob");
-    let out = server.admin("createrole", &["alice", "admin"]);
-    assert!(out.status.success(), "{out:?}");
-    let alice = server.token("alice", &alice);
-    let bob = server.token("bob", &bob);
+    let (server, alice, bob) = admin_and_bob(&["--metrics-from", "192.0.2.0/24"]);
     assert_eq!(metrics(&server, None).status, 401);
     assert_eq!(metrics(&server, Some("not-a-token")).status, 401);
     let refused = metrics(&server, Some(&bob));

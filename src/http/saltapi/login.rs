@@ -56,9 +56,7 @@ pub(super) async fn check(
         log::info!("salt-api login refused: eauth {eauth:?} is not one of saltapi-eauth");
         return Err(refused());
     }
-    let outcome = state.auth.login_password(username, password, req.peer.ip()).await;
-    state.metrics.login(&outcome);
-    match outcome {
+    match state.auth.login_password(username, password, req.peer.ip()).await {
         Ok(id) => Ok(id),
         Err(crate::auth::Error::Unauthenticated(_)) => Err(refused()),
         Err(err) => Err(err.into()),

@@ -28,9 +28,7 @@ pub async fn create(state: &AppState, req: &Req) -> Result<Reply, ApiError> {
         Some(text) => parse_lifetime(text, state.config.max_token_lifetime)?,
     };
     let header = req.parts.headers.get(AUTHORIZATION).map(HeaderValue::as_bytes);
-    let outcome = state.auth.login(header, req.peer.ip()).await;
-    state.metrics.login(&outcome);
-    let user_id = outcome?;
+    let user_id = state.auth.login(header, req.peer.ip()).await?;
     let issued = state.auth.issue(user_id, lifetime).await?;
     let mut response = body::json(
         StatusCode::OK,
