@@ -2,7 +2,8 @@
 # The whole test suite, as CI runs it:
 #   1. formatting, lints and the API docs (cargo doc, warnings denied);
 #   2. unit and integration tests (the real daemon on 127.0.0.1, port 0),
-#      then a short smoke run of each fuzz target (scripts/fuzz-smoke.sh);
+#      then a short smoke run of each fuzz target (scripts/fuzz-smoke.sh),
+#      and third-party checkers (Python, scripts/py-tools.sh) on the daemon;
 #   3. end-to-end tests against real Salt: for each version in
 #      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16 3008.4"), install Salt into a
 #      virtualenv, start a master and 3 minions on loopback with
@@ -75,12 +76,22 @@ e2e() {
   return $rc
 }
 
+# Third-party checkers against the daemon without Salt (Prometheus's own
+# parser on /metrics, an OpenAPI validator on the spec): #[ignore]d tests
+# named `checked_by_*`, given the checkers' virtualenv (scripts/py-tools.sh).
+checkers() {
+  prerequisites && scripts/py-tools.sh install || return 1
+  PROJETYD_TOOLS_BIN=$(scripts/py-tools.sh path) \
+    cargo test --locked --test api -- --ignored --test-threads=2 checked_by_
+}
+
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 step "cargo test" cargo test --locked --workspace
 # A few seconds of each fuzz target on its committed corpus (docs/fuzzing.md).
 step "fuzz smoke" scripts/fuzz-smoke.sh
+step "third-party checkers" checkers
 
 versions=${PROJETYD_SALT_VERSIONS-3006.29 3007.16 3008.4}
 if [[ -n $versions ]]; then
