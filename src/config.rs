@@ -41,6 +41,13 @@ pub struct Config {
     /// Connections one client address may hold open (trusted proxies are
     /// not counted).
     pub max_connections_per_address: usize,
+    /// Event streams (`GET /events`, `GET /api/v1.0/events`) open at once;
+    /// past it a new one gets 503, so that streams never take every
+    /// connection from request/response clients. `None`: a quarter of
+    /// `max_connections` (see [`Config::stream_limit`]).
+    pub max_streams: Option<usize>,
+    /// How often minion presence is refreshed while a stream watches it.
+    pub presence_interval: Duration,
     /// Time a client has to take a response it is sent before its
     /// connection is closed.
     pub send_timeout: Duration,
@@ -188,6 +195,8 @@ impl Config {
             drain_timeout: Duration::from_secs(10),
             max_connections: 4096,
             max_connections_per_address: 256,
+            max_streams: None,
+            presence_interval: Duration::from_secs(30),
             send_timeout: Duration::from_secs(30),
             throttle: throttle::Policy::default(),
             // Leave at least one core to serve requests while logins hash.
@@ -205,6 +214,12 @@ impl Config {
             salt: Some(SaltSettings::new()),
             saltapi: Some(SaltApiSettings::new()),
         }
+    }
+
+    /// Event streams open at once: `max_streams`, or a quarter of
+    /// `max_connections` (1024 by default).
+    pub fn stream_limit(&self) -> usize {
+        self.max_streams.unwrap_or(self.max_connections / 4).max(1)
     }
 
     /// Checks that the settings make sense together.
@@ -226,6 +241,16 @@ impl Config {
         }
         if self.max_connections == 0 {
             return Err("--max-connections must be at least 1".into());
+        }
+        if self.max_streams == Some(0) || self.presence_interval.is_zero() {
+            return Err("--max-streams and --presence-interval must be at least 1".into());
+        }
+        if let Some(streams) = self.max_streams.filter(|&n| n >= self.max_connections) {
+            return Err(format!(
+                "--max-streams ({streams}) must be below --max-connections ({}): streams must \
+                 leave connections to request/response clients",
+                self.max_connections
+            ));
         }
         if self.task_workers == 0 || self.task_queue == 0 {
             return Err("--task-workers and --task-queue must be at least 1".into());

@@ -214,6 +214,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         started: Instant::now(),
         local: addr,
         metrics: metrics.clone(),
+        streams: Arc::new(http::sse::Streams::new(config.stream_limit())),
         surfaces: http::Surfaces {
             v1: true,
             saltapi: config.saltapi.as_ref().is_some_and(|api| api.listen.is_none()),

@@ -94,6 +94,12 @@ pub struct Serve {
     /// connections one client address may hold open (default 256; trusted proxies are not counted)
     #[argh(option)]
     pub max_connections_per_address: Option<usize>,
+    /// event streams open at once, both surfaces (default: a quarter of --max-connections; must be below it)
+    #[argh(option)]
+    pub max_streams: Option<usize>,
+    /// seconds between minion presence checks while an event stream watches presence (default 30)
+    #[argh(option)]
+    pub presence_interval: Option<u64>,
     /// seconds a client has to read a response before its connection is closed (default 30)
     #[argh(option)]
     pub send_timeout: Option<u64>,
@@ -485,6 +491,10 @@ pub fn config_from(flags: Serve) -> Config {
     }
     if let Some(v) = flags.max_connections_per_address {
         config.max_connections_per_address = v;
+    }
+    config.max_streams = flags.max_streams;
+    if let Some(v) = flags.presence_interval {
+        config.presence_interval = secs(v);
     }
     if let Some(v) = flags.send_timeout {
         config.send_timeout = secs(v);

@@ -60,6 +60,8 @@ pub struct AppState {
     pub surfaces: Surfaces,
     /// What `GET /metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The event streams open, both surfaces and listeners together.
+    pub streams: Arc<sse::Streams>,
 }
 
 /// The API surfaces a listener serves: both on the main one (unless

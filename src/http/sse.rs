@@ -1,19 +1,202 @@
-//! Server-Sent Events in salt-api's (rest_cherrypy) shape, and a response
-//! body fed from a channel.
+//! Server-Sent Events: the writer both surfaces' streams share (salt-api's
+//! `GET /events`, the v1.0 API's `GET /api/v1.0/events`), salt-api's
+//! event framing, and a response body fed from a channel.
 //!
-//! The stream's writer is a task of its own (it waits on the bus, on a
-//! heartbeat timer, on token checks and on shutdown at once); the body
+//! A stream's writer is a task of its own: it waits on its [`Source`], on
+//! a heartbeat timer, on token checks and on shutdown at once; the body
 //! only hands on what it writes. When hyper drops the body (the client
-//! went away) the channel closes and the task sees it.
+//! went away) the channel closes and the writer sees it.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use tokio::sync::mpsc;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::Response;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-use super::body::BodyError;
+use super::body::{BodyError, Reply};
+use super::{ApiError, AppState};
+use crate::auth::Caller;
+
+/// How often a stream checks that its token is still valid when nothing
+/// is written (it checks before each write as well).
+const CHECK_EVERY: Duration = Duration::from_secs(3);
+/// Silence after which a stream sends a comment line.
+const HEARTBEAT: Duration = Duration::from_secs(15);
+/// Chunks written but not yet taken by hyper; past it the writer waits,
+/// and what feeds the source (bounded) fills instead.
+const BODY_DEPTH: usize = 16;
+
+/// Why a stream ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The client closed the connection.
+    ClientGone,
+    /// The token expired or was revoked.
+    TokenInvalid,
+    /// The daemon is stopping.
+    Shutdown,
+    /// The client fell too far behind (or what fed the stream stopped).
+    Cut,
+    /// The caller's rights could not be read.
+    Rights,
+}
+
+/// The event streams open at once, both surfaces together: at most
+/// `max-streams`, below `max-connections`, so that request/response
+/// clients always find a connection.
+pub struct Streams {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+/// A stream's place among the open ones, given back when it drops.
+pub type StreamPermit = OwnedSemaphorePermit;
+
+impl Streams {
+    pub fn new(limit: usize) -> Streams {
+        Streams {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// A place for one more stream, or 503 when every one is taken.
+    pub fn open(&self) -> Result<StreamPermit, ApiError> {
+        self.permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::Unavailable {
+                message: format!(
+                    "{} event streams are open, the most this server allows",
+                    self.limit
+                ),
+                retry_after: Duration::from_secs(5),
+            })
+    }
+
+    /// Streams open now.
+    pub fn open_now(&self) -> usize {
+        self.limit - self.permits.available_permits()
+    }
+}
+
+/// What a source gives the writer next.
+pub enum Next {
+    /// A chunk to write.
+    Send(Bytes),
+    /// Nothing to write for what happened (an event this caller may not
+    /// see); the writer waits again.
+    Skip,
+    /// The stream ends.
+    End(End),
+}
+
+/// What a stream writes.
+pub trait Source: Send {
+    /// The next chunk. Must be cancel-safe: the writer races it against
+    /// its timers and drops it when one fires first.
+    fn next(&mut self) -> impl Future<Output = Next> + Send;
+
+    /// The last chunk written when the stream ends for `end`, if any.
+    fn farewell(&self, end: End) -> Option<Bytes> {
+        let _ = end;
+        None
+    }
+}
+
+/// Starts a stream for `caller`: `first` (its `retry:` line), then what
+/// `source` gives, with heartbeats, until the client goes, the token
+/// stops being valid, shutdown begins or the source ends it. `name` is
+/// the stream's kind for the log. The writer holds `guard` (a stream
+/// permit, say) until it ends.
+pub fn start<S: Source + 'static>(
+    state: &AppState,
+    caller: Caller,
+    name: &'static str,
+    first: &'static [u8],
+    source: S,
+    guard: impl Send + 'static,
+) -> Reply {
+    let (tx, body) = ChannelBody::new(BODY_DEPTH);
+    let state = state.clone();
+    log::info!("user {}: {name} stream opened", caller.user_id);
+    tokio::spawn(async move {
+        let mut source = source;
+        let end = write(&state, &caller, first, &mut source, &tx).await;
+        if let Some(last) = source.farewell(end) {
+            // Best effort: the client may be gone or full.
+            let _ = tx.try_send(last);
+        }
+        log::info!("user {}: {name} stream ended ({end:?})", caller.user_id);
+        drop(guard);
+    });
+    let mut reply = Response::new(http_body_util::BodyExt::boxed_unsync(body));
+    let headers = reply.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // nginx buffers a proxied answer unless told not to.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    reply
+}
+
+async fn write<S: Source>(
+    state: &AppState,
+    caller: &Caller,
+    first: &'static [u8],
+    source: &mut S,
+    tx: &mpsc::Sender<Bytes>,
+) -> End {
+    let auth = &state.auth;
+    if let Err(end) = send(state, tx, Bytes::from_static(first)).await {
+        return end;
+    }
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let heartbeat = tokio::time::sleep(HEARTBEAT);
+    tokio::pin!(heartbeat);
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = state.shutdown.begun() => return End::Shutdown,
+            _ = tx.closed() => return End::ClientGone,
+            _ = check.tick() => {
+                if !auth.still_valid(caller) {
+                    return End::TokenInvalid;
+                }
+                continue;
+            }
+            next = source.next() => match next {
+                Next::Send(bytes) => bytes,
+                Next::Skip => continue,
+                Next::End(end) => return end,
+            },
+            _ = &mut heartbeat => Bytes::from_static(PING),
+        };
+        // Nothing is written under a token that is no longer valid (one
+        // store read per write, none for the events this user is not shown).
+        if !auth.still_valid(caller) {
+            return End::TokenInvalid;
+        }
+        if let Err(end) = send(state, tx, chunk).await {
+            return end;
+        }
+        heartbeat.as_mut().reset(tokio::time::Instant::now() + HEARTBEAT);
+    }
+}
+
+/// Hands one chunk to the body, unless shutdown begins while it waits.
+async fn send(state: &AppState, tx: &mpsc::Sender<Bytes>, chunk: Bytes) -> Result<(), End> {
+    tokio::select! {
+        sent = tx.send(chunk) => sent.map_err(|_| End::ClientGone),
+        _ = state.shutdown.begun() => Err(End::Shutdown),
+    }
+}
 
 /// The first bytes of a stream: how long a client waits before it
 /// reconnects (salt-api's value, in milliseconds).

@@ -10,6 +10,9 @@
 //! call would); this module never sees HTTP.
 
 mod commit;
+mod events;
+
+pub use events::{Recorded, ReturnSink, TaskEvents, LIVE_BUFFER};
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,7 +25,7 @@ use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::background::Background;
-use crate::store::{self, Failure, FailureKind, Outcome, Store, Task, TaskState};
+use crate::store::{self, Failure, FailureKind, Outcome, Store, Task, TaskEventKind, TaskState};
 use crate::sync::LockAnyway as _;
 use crate::unix_now;
 
@@ -46,8 +49,16 @@ pub trait Executor: Send + Sync + 'static {
     /// Runs `task` under Salt job id `jid`; `attach` after a restart, when
     /// the job may already have been published. When `stop` is cancelled
     /// (its owner cancelled the task), the work stops what it started and
-    /// ends with a [`FailureKind::Cancelled`] outcome.
-    fn execute(&self, task: &Task, jid: String, attach: bool, stop: CancellationToken) -> Work;
+    /// ends with a [`FailureKind::Cancelled`] outcome. Each minion's
+    /// return, as it arrives, goes to `returns` (the task's events).
+    fn execute(
+        &self,
+        task: &Task,
+        jid: String,
+        attach: bool,
+        stop: CancellationToken,
+        returns: ReturnSink,
+    ) -> Work;
 
     /// Whether tasks that asked for a retry may run again now.
     fn ready(&self) -> bool {
@@ -122,6 +133,8 @@ pub struct TaskPool {
     store: Store,
     /// Every flush goes through here, so concurrent tasks share fsyncs.
     commit: commit::GroupCommit,
+    /// Each state a task reaches, and each return, as events.
+    events: Arc<TaskEvents>,
     executor: Arc<dyn Executor>,
     settings: Settings,
     queue: mpsc::Sender<[u8; 16]>,
@@ -158,7 +171,9 @@ impl TaskPool {
         background: &Background,
     ) -> Result<Arc<TaskPool>, store::Error> {
         let (queue, receiver) = mpsc::channel(settings.queue.max(1));
+        let events = Arc::new(TaskEvents::new(store.clone())?);
         let pool = Arc::new(TaskPool {
+            events,
             workers: Arc::new(Semaphore::new(settings.workers.max(1))),
             background: background.clone(),
             commit: commit::GroupCommit::start(store.clone(), background),
@@ -208,6 +223,11 @@ impl TaskPool {
         (queued, running)
     }
 
+    /// The task events (the v1.0 event stream reads them).
+    pub fn events(&self) -> &Arc<TaskEvents> {
+        &self.events
+    }
+
     /// Records `task` (durably) and queues it; returns its id.
     pub async fn submit(&self, mut task: Task) -> Result<[u8; 16], SubmitError> {
         if !self.accepting.load(Ordering::Acquire) {
@@ -220,8 +240,12 @@ impl TaskPool {
         let id = *uuid::Uuid::new_v4().as_bytes();
         task.state = TaskState::Queued;
         let record = task.clone();
-        self.blocking(move |store| store.insert_task(&id, &record))
-            .await?;
+        let events = self.events.clone();
+        self.blocking(move |store| {
+            events.record(id, record.user_id, TaskEventKind::State(TaskState::Queued))?;
+            store.insert_task(&id, &record)
+        })
+        .await?;
         self.commit.flush().await?;
         slot.send(id);
         Ok(id)
@@ -450,12 +474,17 @@ impl TaskPool {
         }
         task.started_at = Some(unix_now());
         let record = task.clone();
+        let events = self.events.clone();
         // The jid is durable before the job is published: after a crash,
         // recovery finds the job by it.
-        self.blocking(move |store| store.update_task(&id, &record))
-            .await?;
+        self.blocking(move |store| {
+            events.record(id, record.user_id, TaskEventKind::State(TaskState::Running))?;
+            store.update_task(&id, &record)
+        })
+        .await?;
         self.commit.flush().await?;
-        let outcome = match self.executor.execute(&task, jid, attach, stop).await {
+        let returns = ReturnSink::new(self.events.clone(), id, task.user_id);
+        let outcome = match self.executor.execute(&task, jid, attach, stop, returns).await {
             Ok(outcome) => outcome,
             Err(Retry(outcome)) => {
                 let mut outages = self.outages();
@@ -498,7 +527,13 @@ impl TaskPool {
         task.state = state;
         task.finished_at = Some(unix_now());
         task.outcome = Some(outcome);
-        self.blocking(move |store| store.update_task(&id, &task)).await?;
+        let events = self.events.clone();
+        // The event first: a record that says `done` has its event.
+        self.blocking(move |store| {
+            events.record(id, task.user_id, TaskEventKind::State(state))?;
+            store.update_task(&id, &task)
+        })
+        .await?;
         self.commit.flush().await?;
         if let Some(notify) = self.waiters().remove(&id) {
             notify.notify_waiters();
@@ -558,6 +593,12 @@ async fn sweep(pool: std::sync::Weak<TaskPool>) {
             Ok(0) => {}
             Ok(n) => log::info!("removed {n} task record(s) past retention"),
             Err(err) => log::error!("task retention sweep failed: {err}"),
+        }
+        let events = strong.events.clone();
+        match strong.blocking(move |_| events.purge(before)).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("removed {n} task event(s) past retention"),
+            Err(err) => log::error!("task event retention sweep failed: {err}"),
         }
     }
 }

@@ -56,7 +56,14 @@ impl Executor for Fake {
         format!("fake-{}", self.jids.fetch_add(1, Ordering::SeqCst))
     }
 
-    fn execute(&self, task: &Task, jid: String, attach: bool, stop: CancellationToken) -> Work {
+    fn execute(
+        &self,
+        task: &Task,
+        jid: String,
+        attach: bool,
+        stop: CancellationToken,
+        _returns: ReturnSink,
+    ) -> Work {
         self.calls
             .lock_anyway()
             .push((task.function.clone(), jid, attach));

@@ -110,7 +110,9 @@ impl Salt {
                 event = sub.events.recv() => match event {
                     Some(event) => {
                         if let (Some(id), Some(progress)) = (record_return(&event, &jid, &mut returns), &spec.progress) {
-                            progress.returned(id);
+                            if let Some(ret) = returns.get(id) {
+                                progress.returned(id, ret);
+                            }
                         }
                     }
                     None => break,

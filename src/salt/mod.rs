@@ -28,7 +28,7 @@ pub use calls::{RunnerReturn, WheelReturn};
 pub use config::MasterConfig;
 pub use job::JobSpec;
 pub use keys::KeyList;
-pub use outcome::{Heard, JobOutcome, Progress, Return};
+pub use outcome::{Heard, JobOutcome, Listener, Progress, Return};
 
 /// What can go wrong talking to Salt. Never carries the master's key.
 #[derive(Debug, Clone, thiserror::Error)]

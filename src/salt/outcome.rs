@@ -61,9 +61,26 @@ pub struct JobOutcome {
 
 /// A running job as it stands: which minions it waits for and which have
 /// returned. Shared between the job runner, which writes it, and whoever
-/// shows a task's progress or cancels it.
-#[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<Mutex<Heard>>);
+/// shows a task's progress or cancels it; and, if it has one, told of
+/// each return as it arrives (the task's event stream).
+#[derive(Clone, Default)]
+pub struct Progress {
+    heard: Arc<Mutex<Heard>>,
+    listener: Option<Listener>,
+}
+
+/// Called with each return a job hears (minion id, its return), on the
+/// job's own task: it must not block for long.
+pub type Listener = Arc<dyn Fn(&str, &Return) + Send + Sync>;
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("heard", &self.heard)
+            .field("listener", &self.listener.is_some())
+            .finish()
+    }
+}
 
 /// What [`Progress`] holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -83,12 +100,27 @@ impl Heard {
 }
 
 impl Progress {
-    pub fn snapshot(&self) -> Heard {
-        self.0.lock_anyway().clone()
+    /// A progress that tells `listener` of every return.
+    pub fn with_listener(listener: Listener) -> Progress {
+        Progress {
+            heard: Arc::default(),
+            listener: Some(listener),
+        }
     }
 
+    pub fn snapshot(&self) -> Heard {
+        self.heard.lock_anyway().clone()
+    }
+
+    /// The job is published (or re-attached, with the `returns` its
+    /// cache already held, which the listener is told of).
     pub(super) fn start(&self, jid: &str, expected: &BTreeSet<String>, returns: &BTreeMap<String, Return>) {
-        let mut heard = self.0.lock_anyway();
+        if let Some(listener) = &self.listener {
+            for (id, ret) in returns.iter().filter(|(id, _)| expected.contains(*id)) {
+                listener(id, ret);
+            }
+        }
+        let mut heard = self.heard.lock_anyway();
         heard.jid = Some(jid.to_owned());
         heard.expected = expected.clone();
         heard.returned = returns
@@ -98,10 +130,17 @@ impl Progress {
             .collect();
     }
 
-    pub(super) fn returned(&self, id: &str) {
-        let mut heard = self.0.lock_anyway();
-        if heard.expected.contains(id) {
-            heard.returned.insert(id.to_owned());
+    /// Minion `id` returned `ret`; a minion the job was not published
+    /// to is not counted, nor told of.
+    pub(super) fn returned(&self, id: &str, ret: &Return) {
+        let mut heard = self.heard.lock_anyway();
+        if !heard.expected.contains(id) {
+            return;
+        }
+        heard.returned.insert(id.to_owned());
+        drop(heard);
+        if let Some(listener) = &self.listener {
+            listener(id, ret);
         }
     }
 }

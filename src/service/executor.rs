@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::running::{run, still_accepted};
 use super::{Authority, Error, JobRequest, Outcome, Watching};
-use crate::pool::{Executor, Retry, Work};
+use crate::pool::{Executor, Retry, ReturnSink, Work};
 use crate::salt::{Heard, Salt};
 use crate::store::{Failure, FailureKind, Task};
 
@@ -31,7 +31,14 @@ impl Executor for SaltExecutor {
         self.salt.as_ref().is_some_and(|salt| salt.status().is_ok())
     }
 
-    fn execute(&self, task: &Task, jid: String, attach: bool, stop: CancellationToken) -> Work {
+    fn execute(
+        &self,
+        task: &Task,
+        jid: String,
+        attach: bool,
+        stop: CancellationToken,
+        returns: ReturnSink,
+    ) -> Work {
         let salt = self.salt.clone();
         let job = JobRequest {
             user_id: task.user_id,
@@ -46,7 +53,11 @@ impl Executor for SaltExecutor {
         let authority = self.authority.clone();
         let targets = task.target.clone();
         Box::pin(async move {
-            let (progress, _shown) = watching.watch(&jid);
+            let listener: crate::salt::Listener = Arc::new(move |minion, ret| {
+                let value = crate::salt::json::to_json(&ret.value).to_string();
+                returns.returned(minion, value, ret.retcode, ret.success);
+            });
+            let (progress, _shown) = watching.watch(&jid, listener);
             let work = async {
                 match &salt {
                     Some(salt) => match still_accepted(salt, job).await {

@@ -96,9 +96,10 @@ pub enum TaskStatus {
 pub struct Watching(Mutex<HashMap<String, Progress>>);
 
 impl Watching {
-    /// A new progress for `jid`, shown until the guard is dropped.
-    fn watch(self: &Arc<Watching>, jid: &str) -> (Progress, Unwatch) {
-        let progress = Progress::default();
+    /// A new progress for `jid` (that tells `listener` of each return),
+    /// shown until the guard is dropped.
+    fn watch(self: &Arc<Watching>, jid: &str, listener: crate::salt::Listener) -> (Progress, Unwatch) {
+        let progress = Progress::with_listener(listener);
         self.0.lock_anyway().insert(jid.to_owned(), progress.clone());
         let guard = Unwatch {
             watching: self.clone(),

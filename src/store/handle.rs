@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::{access, check, durable, migrate, tasks, Error, PasswordHash, Task, Token, Trees, User};
+use super::{access, check, durable, events, migrate, tasks, Error, PasswordHash, Task, Token, Trees, User};
 use super::{Acl, Role};
 use super::{CACHE_BYTES, TOKENS, USERS, USER_NAMES, USER_TOKENS};
 use crate::sync::{LockAnyway as _, RwLockAnyway as _};
@@ -281,6 +281,14 @@ forward! {
     fn all_tasks(&self, limit: usize, after: Option<&[u8; 16]>) -> Vec<([u8; 16], Task)>;
     /// Removes finished tasks created before `before_us`.
     fn purge_tasks(&self, before_us: u64) -> usize;
+    /// Writes task event `seq` (no flush).
+    fn insert_task_event(&self, seq: u64, event: &crate::store::TaskEvent) -> ();
+    /// The highest task event id written, if any.
+    fn last_task_event(&self) -> Option<u64>;
+    /// At most `limit` task events after id `after`, oldest first.
+    fn task_events_after(&self, after: u64, limit: usize) -> Vec<(u64, crate::store::TaskEvent)>;
+    /// Removes the task events recorded before `before_us`.
+    fn purge_task_events(&self, before_us: u64) -> usize;
 }
 
 impl Trees {
@@ -372,6 +380,7 @@ impl Trees {
             task_created: db.open_tree(tasks::CREATED)?,
             task_user: db.open_tree(tasks::USER_CREATED)?,
             task_jids: db.open_tree(tasks::JIDS)?,
+            task_events: db.open_tree(events::TASK_EVENTS)?,
             roles: db.open_tree(access::ROLES)?,
             user_roles: db.open_tree(access::USER_ROLES)?,
             acls: db.open_tree(access::ACLS)?,

@@ -10,6 +10,7 @@
 //!   `durable`), `next_role_id`, `next_acl_id`, `acl_generation`
 //! - roles and ACLs and their indexes: see `access`
 //! - task records and their indexes: see `tasks`
+//! - task events (the v1.0 event stream's): see `events`
 //!
 //! One file per kind of record: `users`, `tokens`, `access`, `tasks` (each an
 //! `impl Trees`), beside the handle (`handle`), the encoding (`codec`),
@@ -24,6 +25,7 @@ pub mod backup;
 pub mod check;
 pub(crate) mod codec;
 mod durable;
+mod events;
 mod handle;
 pub mod migrate;
 mod records;
@@ -40,6 +42,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Tree;
 
 pub use access::{check_acl_field, check_role_name, ADMIN, DEFAULT_ACL, MAX_ACL_FIELD, MAX_ROLE_NAME};
+pub use events::{TaskEvent, TaskEventKind};
 pub use handle::Store;
 pub use records::{Acl, PasswordHash, Role, Token, User};
 pub use tasks::{Failure, FailureKind, MinionResult, Outcome, Task, TaskKind, TaskState};
@@ -162,6 +165,7 @@ struct Trees {
     task_created: Tree,
     task_user: Tree,
     task_jids: Tree,
+    task_events: Tree,
     roles: Tree,
     user_roles: Tree,
     acls: Tree,

@@ -2,34 +2,20 @@
 //! the caller's rights) and `POST /hook[/<path>]` (an event fired on it).
 //! docs/saltapi.md says what a user sees and when a stream ends.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use bytes::Bytes;
-use hyper::header::{HeaderMap, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::Response;
+use hyper::header::{HeaderMap, CONTENT_TYPE};
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
 
 use super::{body_error, caller_of, lowstate, token_of, Answer, Handled, SaltReq};
 use crate::auth::Caller;
 use crate::config::SaltApiSettings;
-use crate::http::sse::{self, ChannelBody};
+use crate::http::sse::{self, End, Next};
 use crate::http::{ApiError, AppState};
 use crate::salt::events::AllEvents;
 use crate::service::events::visible;
 
-/// How often a stream checks that its token is still valid when nothing
-/// is written (it checks before each write as well).
-const CHECK_EVERY: Duration = Duration::from_secs(3);
-/// Silence after which a stream sends a comment line.
-const HEARTBEAT: Duration = Duration::from_secs(15);
-/// Chunks written but not yet taken by hyper; past it the writer waits,
-/// and the bus subscription (bounded) fills instead.
-const BODY_DEPTH: usize = 16;
-
 /// `GET /events`: the token from `?token=`, `X-Auth-Token` or the
-/// session cookie; 401 without a valid one, 503 without Salt.
+/// session cookie; 401 without a valid one, 503 without Salt or with as
+/// many streams open as `max-streams` allows.
 pub(super) fn events(
     state: &AppState,
     settings: &SaltApiSettings,
@@ -47,93 +33,47 @@ pub(super) fn events(
     let token = token.ok_or_else(|| ApiError::Unauthorized("No token given".into()))?;
     let caller = caller_of(state, token)?;
     let salt = state.service.salt()?;
-    let subscription = salt.subscribe_all();
-    log::info!("user {}: event stream opened", caller.user_id);
-    let (tx, body) = ChannelBody::new(BODY_DEPTH);
-    tokio::spawn(pump(state.clone(), caller, subscription, tx));
-    let mut reply = Response::new(http_body_util::BodyExt::boxed_unsync(body));
-    let headers = reply.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    // nginx buffers a proxied answer unless told not to.
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(Handled::Raw(reply))
+    let permit = state.streams.open()?;
+    let source = Bus {
+        state: state.clone(),
+        caller,
+        subscription: salt.subscribe_all(),
+    };
+    Ok(Handled::Raw(sse::start(
+        state,
+        caller,
+        "event",
+        sse::RETRY,
+        source,
+        permit,
+    )))
 }
 
-/// Why a stream ended, for the log.
-#[derive(Debug)]
-enum End {
-    ClientGone,
-    TokenInvalid,
-    Shutdown,
-    /// Fell `ALL_BUFFER` events behind, or the bus reader stopped.
-    Cut,
-    Rights,
+/// The master's bus, filtered by the caller's rights.
+struct Bus {
+    state: AppState,
+    caller: Caller,
+    subscription: AllEvents,
 }
 
-/// Writes the stream until one of its ends (see `End`).
-async fn pump(state: AppState, caller: Caller, mut subscription: AllEvents, tx: mpsc::Sender<Bytes>) {
-    let end = write_all(&state, &caller, &mut subscription, &tx).await;
-    log::info!("user {}: event stream ended ({end:?})", caller.user_id);
-}
-
-async fn write_all(
-    state: &AppState,
-    caller: &Caller,
-    subscription: &mut AllEvents,
-    tx: &mpsc::Sender<Bytes>,
-) -> End {
-    let auth: &Arc<crate::auth::Auth> = &state.auth;
-    if let Err(end) = send(state, tx, Bytes::from_static(sse::RETRY)).await {
-        return end;
-    }
-    let mut check = tokio::time::interval(CHECK_EVERY);
-    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let heartbeat = tokio::time::sleep(HEARTBEAT);
-    tokio::pin!(heartbeat);
-    loop {
-        let chunk = tokio::select! {
-            biased;
-            _ = state.shutdown.begun() => return End::Shutdown,
-            _ = tx.closed() => return End::ClientGone,
-            _ = check.tick() => {
-                if !auth.still_valid(caller) {
-                    return End::TokenInvalid;
-                }
-                continue;
-            }
-            event = subscription.events.recv() => {
-                let Some(event) = event else { return End::Cut };
-                // Asked each time: the rights are cached, and an ACL
-                // change applies to open streams at once.
-                let Ok(rights) = state.service.rights(caller.user_id) else { return End::Rights };
-                if !visible(&rights, &event.tag, &event.data) {
-                    continue;
-                }
-                match sse::event(&event.tag, &crate::salt::json::to_json(&event.data)) {
-                    Some(bytes) => bytes,
-                    None => continue,
-                }
-            }
-            _ = &mut heartbeat => Bytes::from_static(sse::PING),
+impl sse::Source for Bus {
+    async fn next(&mut self) -> Next {
+        let Some(event) = self.subscription.events.recv().await else {
+            // Fell the bus's buffer behind, or the bus reader stopped.
+            return Next::End(End::Cut);
         };
-        // Nothing is written under a token that is no longer valid (one
-        // store read per write, none for the events this user is not shown).
-        if !auth.still_valid(caller) {
-            return End::TokenInvalid;
+        // Asked each time: the rights are cached, and an ACL change
+        // applies to open streams at once.
+        let Ok(rights) = self.state.service.rights(self.caller.user_id) else {
+            return Next::End(End::Rights);
+        };
+        if !visible(&rights, &event.tag, &event.data) {
+            return Next::Skip;
         }
-        if let Err(end) = send(state, tx, chunk).await {
-            return end;
+        match sse::event(&event.tag, &crate::salt::json::to_json(&event.data)) {
+            Some(bytes) => Next::Send(bytes),
+            None => Next::Skip,
         }
-        heartbeat.as_mut().reset(tokio::time::Instant::now() + HEARTBEAT);
-    }
-}
-
-/// Hands one chunk to the body, unless shutdown begins while it waits.
-async fn send(state: &AppState, tx: &mpsc::Sender<Bytes>, chunk: Bytes) -> Result<(), End> {
-    tokio::select! {
-        sent = tx.send(chunk) => sent.map_err(|_| End::ClientGone),
-        _ = state.shutdown.begun() => Err(End::Shutdown),
     }
 }
 
@@ -246,6 +186,8 @@ fn stamp(when: std::time::SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::HeaderValue;
+    use std::time::Duration;
 
     #[test]
     fn hook_paths_become_tags_or_are_refused() {
