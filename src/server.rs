@@ -197,6 +197,12 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         authority,
         max_timeout,
     ));
+    if let Some(salt) = &salt {
+        background.spawn(
+            "minion presence",
+            service::presence::track(service.presence().clone(), salt.clone(), config.presence_interval),
+        );
+    }
     let shutdown = Shutdown::default();
     let metrics = Arc::new(crate::metrics::Metrics::new());
     let state = AppState {

@@ -28,6 +28,8 @@ use crate::auth::Caller;
 const CHECK_EVERY: Duration = Duration::from_secs(3);
 /// Silence after which a stream sends a comment line.
 const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long the last event waits for a client to take it.
+const FAREWELL_WAIT: Duration = Duration::from_secs(10);
 /// Chunks written but not yet taken by hyper; past it the writer waits,
 /// and what feeds the source (bounded) fills instead.
 const BODY_DEPTH: usize = 16;
@@ -130,8 +132,9 @@ pub fn start<S: Source + 'static>(
         let mut source = source;
         let end = write(&state, &caller, first, &mut source, &tx).await;
         if let Some(last) = source.farewell(end) {
-            // Best effort: the client may be gone or full.
-            let _ = tx.try_send(last);
+            // A slow client is cut while its body is full: the last event
+            // waits for room, a while.
+            let _ = tokio::time::timeout(FAREWELL_WAIT, tx.send(last)).await;
         }
         log::info!("user {}: {name} stream ended ({end:?})", caller.user_id);
         drop(guard);

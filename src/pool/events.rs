@@ -48,11 +48,25 @@ impl TaskEvents {
     /// Writes an event (no flush: the caller's next flush covers it) and
     /// sends it to the live subscribers. Blocks on the store.
     pub fn record(&self, task: [u8; 16], user_id: u64, kind: TaskEventKind) -> Result<u64, store::Error> {
+        self.record_with(task, user_id, kind, || Ok(()))
+    }
+
+    /// [`TaskEvents::record`], with `write` (the task record the event
+    /// tells of) done after the event and before subscribers hear of it,
+    /// so that what they read of the task is at least as new as the event.
+    pub fn record_with(
+        &self,
+        task: [u8; 16],
+        user_id: u64,
+        kind: TaskEventKind,
+        write: impl FnOnce() -> Result<(), store::Error>,
+    ) -> Result<u64, store::Error> {
         let event = TaskEvent { task, user_id, kind };
         let mut last = self.last.lock_anyway();
         let seq = super::now_us().max(last.saturating_add(1));
         self.store.insert_task_event(seq, &event)?;
         *last = seq;
+        write()?;
         // No subscriber is no error.
         let _ = self.live.send(Arc::new(Recorded { seq, event }));
         Ok(seq)
@@ -66,6 +80,8 @@ impl TaskEvents {
     /// At most `limit` recorded events after id `after`, oldest first.
     /// Blocks on the store.
     pub fn after(&self, after: u64, limit: usize) -> Result<Vec<Recorded>, store::Error> {
+        // Under the lock: every event read has its task record written.
+        let _writes = self.last.lock_anyway();
         Ok(self
             .store
             .task_events_after(after, limit)?

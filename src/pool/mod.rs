@@ -242,8 +242,12 @@ impl TaskPool {
         let record = task.clone();
         let events = self.events.clone();
         self.blocking(move |store| {
-            events.record(id, record.user_id, TaskEventKind::State(TaskState::Queued))?;
-            store.insert_task(&id, &record)
+            events.record_with(
+                id,
+                record.user_id,
+                TaskEventKind::State(TaskState::Queued),
+                || store.insert_task(&id, &record),
+            )
         })
         .await?;
         self.commit.flush().await?;
@@ -478,8 +482,12 @@ impl TaskPool {
         // The jid is durable before the job is published: after a crash,
         // recovery finds the job by it.
         self.blocking(move |store| {
-            events.record(id, record.user_id, TaskEventKind::State(TaskState::Running))?;
-            store.update_task(&id, &record)
+            events.record_with(
+                id,
+                record.user_id,
+                TaskEventKind::State(TaskState::Running),
+                || store.update_task(&id, &record),
+            )
         })
         .await?;
         self.commit.flush().await?;
@@ -530,8 +538,9 @@ impl TaskPool {
         let events = self.events.clone();
         // The event first: a record that says `done` has its event.
         self.blocking(move |store| {
-            events.record(id, task.user_id, TaskEventKind::State(state))?;
-            store.update_task(&id, &task)
+            events.record_with(id, task.user_id, TaskEventKind::State(state), || {
+                store.update_task(&id, &task)
+            })
         })
         .await?;
         self.commit.flush().await?;

@@ -29,6 +29,14 @@ impl Rights {
         matches!(self, Rights::Admin)
     }
 
+    /// Whether `fun` is allowed on every one of `ids` (at least one).
+    pub fn permits(&self, fun: &str, ids: &[String]) -> bool {
+        match self {
+            Rights::Admin => !ids.is_empty(),
+            Rights::Acls(acls) => acls.permits(fun, ids).is_ok(),
+        }
+    }
+
     /// Whether a class function (`@runner`, `@wheel`, `@jobs`) is allowed.
     pub fn permits_class(&self, class: Class, fun: &str) -> bool {
         match self {

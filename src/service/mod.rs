@@ -20,6 +20,7 @@ pub mod events;
 mod executor;
 mod functions;
 mod master;
+pub mod presence;
 mod running;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -133,6 +134,7 @@ pub struct Service {
     watching: Arc<Watching>,
     authority: Arc<Authority>,
     max_timeout: Duration,
+    presence: Arc<presence::Presence>,
 }
 
 impl Service {
@@ -153,7 +155,18 @@ impl Service {
             watching,
             authority,
             max_timeout,
+            presence: Arc::new(presence::Presence::new()),
         }
+    }
+
+    /// Every task's events, recorded and live.
+    pub fn task_events(&self) -> Arc<pool::TaskEvents> {
+        self.pool.events().clone()
+    }
+
+    /// Which minions answer (see [`presence`]).
+    pub fn presence(&self) -> &Arc<presence::Presence> {
+        &self.presence
     }
 
     /// Tasks waiting in the queue, and running now.

@@ -29,6 +29,7 @@ mod saltapi;
 mod saltapi_e2e;
 mod slow_clients;
 mod store_damage;
+mod stream;
 mod strict;
 mod tasks_e2e;
 mod throttle;

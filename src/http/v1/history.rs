@@ -11,7 +11,7 @@ use crate::service::{self, Whose};
 use crate::store::Task;
 
 #[derive(Serialize)]
-struct JobView {
+pub(super) struct JobView {
     id: String,
     state: &'static str,
     user_id: u64,
@@ -33,7 +33,8 @@ struct Links {
     status: String,
 }
 
-fn view(id: [u8; 16], task: Task) -> JobView {
+/// A task record as the API shows it.
+pub(super) fn view(id: [u8; 16], task: Task) -> JobView {
     let id = uuid::Uuid::from_bytes(id).to_string();
     let result = task.outcome.clone().map(|outcome| {
         let (status, body) = super::outcome::render_json(&task.kind, outcome);

@@ -11,6 +11,7 @@
 mod access;
 mod acls;
 pub(crate) mod deferred;
+mod events;
 mod functions;
 mod health;
 mod history;
@@ -67,6 +68,7 @@ pub enum Call {
     MinionDoc,
     MinionRun,
     Run,
+    Events,
 }
 
 const fn endpoint(
@@ -296,6 +298,8 @@ pub static TABLE: &[Endpoint<Call>] = &[
     ),
     endpoint(Method::POST, "/api/v1.0/run", Token, "run", Call::Run),
     endpoint(Method::GET, "/api/v1.0/jobs", Token, "jobs.list", Call::JobList),
+    // Takes its token as a Bearer header or `?token=` (v1/events.rs).
+    endpoint(Method::GET, "/api/v1.0/events", Open, "events", Call::Events),
     endpoint(
         Method::GET,
         "/api/v1.0/jobs/{id}",
@@ -352,6 +356,7 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
         Call::MinionDoc => minions::documentation(state, req, param, second).await,
         Call::MinionRun => minions::run(state, req, param, second).await,
         Call::Run => run::run(state, req).await,
+        Call::Events => events::get(state, req),
     }
 }
 

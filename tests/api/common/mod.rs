@@ -4,6 +4,7 @@
 //! plus the real Salt lab of the end-to-end tests ([`lab`]).
 
 pub mod lab;
+pub mod sse;
 
 pub use projetyd_testkit::*;
 
