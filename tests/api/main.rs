@@ -28,6 +28,7 @@ mod salt_e2e;
 mod saltapi;
 mod saltapi_e2e;
 mod slow_clients;
+mod spec;
 mod store_damage;
 mod strict;
 mod tasks_e2e;
