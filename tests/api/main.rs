@@ -27,6 +27,7 @@ mod run_e2e;
 mod salt_e2e;
 mod saltapi;
 mod saltapi_e2e;
+mod schemathesis_e2e;
 mod slow_clients;
 mod spec;
 mod store_damage;
