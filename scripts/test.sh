@@ -7,7 +7,8 @@
 #   3. end-to-end tests against real Salt: for each version in
 #      PROJETYD_SALT_VERSIONS (default "3006.29 3007.16 3008.4"), install Salt into a
 #      virtualenv, start a master and 3 minions on loopback with
-#      scripts/salt-lab.sh (with its salt-api and pepper), and run the e2e tests against it.
+#      scripts/salt-lab.sh (with its salt-api and pepper), and run the e2e tests against it;
+#      on the first version's lab, schemathesis too (docs/openapi.md).
 # Set PROJETYD_SALT_VERSIONS="" to skip step 3 (plain `cargo test` reports
 # the e2e tests as ignored).
 # Ends with a line "N passed, N failed" counting the steps.
@@ -72,6 +73,17 @@ e2e() {
     cargo test --locked --test salt_runner_e2e -- --ignored --test-threads=2
   local rc_runner=$?
   [ "$rc" -eq 0 ] && rc=$rc_runner
+  # schemathesis on the served spec (docs/openapi.md), once: on the first
+  # version's lab, when the checkers' virtualenv is there (step "third-party
+  # checkers" installs it).
+  local tools
+  tools=$(scripts/py-tools.sh path)
+  if [[ $index == 0 && -x $tools/schemathesis ]]; then
+    PROJETYD_SALT_LAB=$dir/lab.env PROJETYD_TOOLS_BIN=$tools \
+      cargo test --locked --test api -- --ignored --nocapture schemathesis_e2e::
+    local rc_schema=$?
+    [ "$rc" -eq 0 ] && rc=$rc_schema
+  fi
   scripts/salt-lab.sh clean >/dev/null 2>&1 || true
   return $rc
 }

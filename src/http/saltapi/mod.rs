@@ -115,14 +115,38 @@ impl Call {
     }
 }
 
+/// Every path `route` serves (parameters as `{name}`, as the OpenAPI
+/// description writes them) and its methods; `HEAD` goes with `GET`, and
+/// any `OPTIONS` is a preflight. The app and static paths are configured,
+/// so not listed. Tests check this list against `route` and against
+/// docs/openapi.json; [`claims`] takes its first segments from it, so a
+/// path `route` learns is unreachable until it is listed here.
+pub static ROUTES: &[(&str, &[Method])] = &[
+    ("/", &[Method::GET, Method::POST]),
+    ("/login", &[Method::GET, Method::POST]),
+    ("/logout", &[Method::POST]),
+    ("/token", &[Method::POST]),
+    ("/run", &[Method::POST]),
+    ("/minions", &[Method::GET, Method::POST]),
+    ("/minions/{mid}", &[Method::GET]),
+    ("/jobs", &[Method::GET]),
+    ("/jobs/{jid}", &[Method::GET]),
+    ("/keys", &[Method::GET]),
+    ("/keys/{mid}", &[Method::GET]),
+    ("/events", &[Method::GET]),
+    ("/hook", &[Method::POST]),
+    ("/hook/{path}", &[Method::POST]),
+    ("/stats", &[Method::GET]),
+];
+
 /// Whether `path` is one of this surface's (so the shared entry point
 /// knows which surface answers a path the v1.0 table does not have).
 pub fn claims(settings: &SaltApiSettings, path: &str) -> bool {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    matches!(
-        first,
-        "" | "login" | "logout" | "token" | "run" | "minions" | "jobs" | "keys" | "events" | "hook" | "stats"
-    ) || under(path, &settings.app_path)
+    ROUTES
+        .iter()
+        .any(|(pattern, _)| pattern[1..].split('/').next() == Some(first))
+        || under(path, &settings.app_path)
         || under(path, &settings.static_path)
 }
 
@@ -567,4 +591,77 @@ pub(crate) fn error_reply(output: Output, err: ApiError) -> Reply {
         }
     }
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `pattern` with each `{name}` made a plain segment.
+    fn concrete(pattern: &str) -> String {
+        pattern
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x" } else { s })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    /// Whether a pattern of [`ROUTES`] matches `path`.
+    fn listed(path: &str) -> bool {
+        let given: Vec<&str> = path.split('/').collect();
+        ROUTES.iter().any(|(pattern, _)| {
+            let wanted: Vec<&str> = pattern.split('/').collect();
+            wanted.len() == given.len()
+                && wanted
+                    .iter()
+                    .zip(&given)
+                    .all(|(w, g)| w.starts_with('{') || w == g)
+        })
+    }
+
+    #[test]
+    fn every_listed_route_routes_with_exactly_its_methods() {
+        let settings = SaltApiSettings::new();
+        let all = [
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ];
+        for (pattern, methods) in ROUTES {
+            let path = concrete(pattern);
+            assert!(claims(&settings, &path), "{path}");
+            for method in &all {
+                let wanted =
+                    methods.contains(method) || (*method == Method::HEAD && methods.contains(&Method::GET));
+                match route(&settings, method, &path) {
+                    Ok(_) => assert!(wanted, "{method} {path} routes but is not listed"),
+                    Err(ApiError::MethodNotAllowed { .. }) => {
+                        assert!(!wanted, "{method} {path} is listed but 405")
+                    }
+                    Err(err) => panic!("{method} {path}: {err}"),
+                }
+            }
+            // One segment more is not served unless listed (`/hook` takes
+            // any tail, which `/hook/{path}` stands for).
+            let longer = format!("{}/x", path.trim_end_matches('/'));
+            if !pattern.starts_with("/hook") && !listed(&longer) {
+                let err = route(&settings, &Method::GET, &longer).err();
+                assert!(matches!(err, Some(ApiError::NotFound(_))), "{longer}: {err:?}");
+            }
+        }
+        for path in [
+            "/nothing",
+            "/api",
+            "/login/x",
+            "/stats/x",
+            "/keys/x/y",
+            "/jobs/x/y",
+        ] {
+            let routed = route(&settings, &Method::GET, path);
+            assert!(matches!(routed, Err(ApiError::NotFound(_))), "{path}: {routed:?}");
+        }
+    }
 }

@@ -22,6 +22,7 @@ pub(crate) mod outcome;
 pub(crate) mod ping;
 mod roles;
 mod run;
+pub(crate) mod spec;
 pub(crate) mod tokens;
 mod users;
 
@@ -36,6 +37,7 @@ use super::{ApiError, AppState, Req};
 pub enum Call {
     Health,
     Metrics,
+    Spec,
     Login,
     Logout,
     UserList,
@@ -95,6 +97,8 @@ pub static TABLE: &[Endpoint<Call>] = &[
     endpoint(Method::GET, "/healthz", Open, "health", Call::Health),
     // Checks the address, or an admin's token, itself (v1/metrics.rs).
     endpoint(Method::GET, "/metrics", Open, "metrics", Call::Metrics),
+    // docs/openapi.json; a test keeps it and this table in step.
+    endpoint(Method::GET, "/api/v1.0/spec", Open, "spec", Call::Spec),
     // The login reads Basic credentials itself; the logout takes a token.
     endpoint(
         Method::POST,
@@ -324,6 +328,7 @@ pub(super) async fn dispatch(state: &AppState, call: Call, req: &Req) -> Result<
     match call {
         Call::Health => health::get(state),
         Call::Metrics => metrics::get(state, req).await,
+        Call::Spec => Ok(spec::get()),
         Call::Login => tokens::create(state, req).await,
         Call::Logout => tokens::delete(state, req).await,
         Call::UserList => users::list(state, req),
