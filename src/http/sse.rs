@@ -45,8 +45,8 @@ pub enum End {
     Shutdown,
     /// The client fell too far behind (or what fed the stream stopped).
     Cut,
-    /// The caller's rights could not be read.
-    Rights,
+    /// The store could not be read (the caller's rights, or events).
+    Failed,
 }
 
 /// The event streams open at once, both surfaces together: at most
@@ -80,11 +80,6 @@ impl Streams {
                 ),
                 retry_after: Duration::from_secs(5),
             })
-    }
-
-    /// Streams open now.
-    pub fn open_now(&self) -> usize {
-        self.limit - self.permits.available_permits()
     }
 }
 

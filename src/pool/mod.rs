@@ -115,6 +115,13 @@ enum Claim {
 }
 
 /// Why a task is being run.
+/// How [`TaskPool::write_state`] writes a task.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    Insert,
+    Update,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Start {
     /// From the queue, or recovered after a restart: counts as an attempt
@@ -211,6 +218,26 @@ impl TaskPool {
         }
     }
 
+    /// Writes `task` (new, or over its record) with the event of its
+    /// state, the event first (a record that says `done` has its event),
+    /// and makes both durable.
+    async fn write_state(&self, id: [u8; 16], task: Task, write: Write) -> Result<(), store::Error> {
+        let events = self.events.clone();
+        self.blocking(move |store| {
+            events.record_with(
+                id,
+                task.user_id,
+                TaskEventKind::State(task.state),
+                || match write {
+                    Write::Insert => store.insert_task(&id, &task),
+                    Write::Update => store.update_task(&id, &task),
+                },
+            )
+        })
+        .await?;
+        self.commit.flush().await
+    }
+
     /// Tasks waiting in the queue, and running in this process now.
     pub fn load(&self) -> (usize, usize) {
         let queued = self.queue.max_capacity() - self.queue.capacity();
@@ -239,18 +266,7 @@ impl TaskPool {
         let slot = self.queue.try_reserve().map_err(|_| SubmitError::Full)?;
         let id = *uuid::Uuid::new_v4().as_bytes();
         task.state = TaskState::Queued;
-        let record = task.clone();
-        let events = self.events.clone();
-        self.blocking(move |store| {
-            events.record_with(
-                id,
-                record.user_id,
-                TaskEventKind::State(TaskState::Queued),
-                || store.insert_task(&id, &record),
-            )
-        })
-        .await?;
-        self.commit.flush().await?;
+        self.write_state(id, task.clone(), Write::Insert).await?;
         slot.send(id);
         Ok(id)
     }
@@ -477,20 +493,9 @@ impl TaskPool {
             task.attempts += 1;
         }
         task.started_at = Some(unix_now());
-        let record = task.clone();
-        let events = self.events.clone();
         // The jid is durable before the job is published: after a crash,
         // recovery finds the job by it.
-        self.blocking(move |store| {
-            events.record_with(
-                id,
-                record.user_id,
-                TaskEventKind::State(TaskState::Running),
-                || store.update_task(&id, &record),
-            )
-        })
-        .await?;
-        self.commit.flush().await?;
+        self.write_state(id, task.clone(), Write::Update).await?;
         let returns = ReturnSink::new(self.events.clone(), id, task.user_id);
         let outcome = match self.executor.execute(&task, jid, attach, stop, returns).await {
             Ok(outcome) => outcome,
@@ -535,15 +540,7 @@ impl TaskPool {
         task.state = state;
         task.finished_at = Some(unix_now());
         task.outcome = Some(outcome);
-        let events = self.events.clone();
-        // The event first: a record that says `done` has its event.
-        self.blocking(move |store| {
-            events.record_with(id, task.user_id, TaskEventKind::State(state), || {
-                store.update_task(&id, &task)
-            })
-        })
-        .await?;
-        self.commit.flush().await?;
+        self.write_state(id, task, Write::Update).await?;
         if let Some(notify) = self.waiters().remove(&id) {
             notify.notify_waiters();
         }

@@ -65,7 +65,7 @@ impl sse::Source for Bus {
         // Asked each time: the rights are cached, and an ACL change
         // applies to open streams at once.
         let Ok(rights) = self.state.service.rights(self.caller.user_id) else {
-            return Next::End(End::Rights);
+            return Next::End(End::Failed);
         };
         if !visible(&rights, &event.tag, &event.data) {
             return Next::Skip;

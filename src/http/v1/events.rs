@@ -273,7 +273,7 @@ impl sse::Source for Stream {
                 got = presence_changed(self.presence.as_mut()) => Woke::Presence(got),
             };
             let Ok(rights) = self.state.service.rights(self.caller.user_id) else {
-                return Next::End(End::Rights);
+                return Next::End(End::Failed);
             };
             let chunk = match woke {
                 // Fell `LIVE_BUFFER` events behind: the client resumes
@@ -297,7 +297,7 @@ impl sse::Source for Stream {
             End::Cut => "too_slow",
             End::TokenInvalid => "token_invalid",
             End::Shutdown => "shutdown",
-            End::Rights => "error",
+            End::Failed => "error",
         };
         Some(frame("end", None, &json!({ "reason": reason })))
     }
@@ -336,18 +336,17 @@ impl Stream {
             .get_or_insert_with(|| tokio::task::spawn_blocking(move || events.after(after, REPLAY_PAGE)));
         let page = loading.await;
         feed.loading = None;
-        let page = match page {
-            Ok(Ok(page)) => page,
-            Ok(Err(err)) => {
+        let page = match page
+            .map_err(|err| err.to_string())
+            .and_then(|read| read.map_err(|err| err.to_string()))
+        {
+            Ok(page) => page,
+            Err(err) => {
                 log::error!(
                     "user {}: task events could not be read: {err}",
                     self.caller.user_id
                 );
-                return Some(End::Rights);
-            }
-            Err(err) => {
-                log::error!("user {}: reading task events failed: {err}", self.caller.user_id);
-                return Some(End::Rights);
+                return Some(End::Failed);
             }
         };
         if page.len() < REPLAY_PAGE {
@@ -355,7 +354,7 @@ impl Stream {
         }
         feed.last = page.last()?.seq;
         let Ok(rights) = self.state.service.rights(self.caller.user_id) else {
-            return Some(End::Rights);
+            return Some(End::Failed);
         };
         for recorded in &page {
             if let Some(chunk) = self.task_event(&rights, recorded) {
